@@ -1,0 +1,1 @@
+"""Training side: data ingestion and preparation, the model, training and evaluation."""
