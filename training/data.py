@@ -1,0 +1,166 @@
+"""Find, validate, de-duplicate and split the raw cat and dog images.
+
+The library half of the `prepare` stage (`python -m training.prepare` is the command): it turns a
+folder in any accepted layout into a list of decoded, unique images assigned to train/val/test.
+Every file found is accounted for: kept, skipped (with the reason) or removed as a duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from handler.preprocess import CLASS_NAMES, DEFAULT_MAX_PIXELS, InvalidImage, load_image
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
+# Folder names (lower-cased) that hold each class, in CLASS_NAMES order, and the folders that may
+# hold those class folders: the root itself, Kaggle's PetImages/ or a train/ folder.
+CLASS_DIR_NAMES = ({"cat", "cats"}, {"dog", "dogs"})
+CONTAINER_DIR_NAMES = ("petimages", "train")
+ACCEPTED_LAYOUTS = "PetImages/Cat + PetImages/Dog, train/cats + train/dogs, or cats/ + dogs/"
+# Reading a file is the one step before the pixel limit applies; no real photo comes near this.
+MAX_FILE_BYTES = 64 * 1024 * 1024
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """The raw folder cannot be used; the message says why and what is accepted."""
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One file found in a class folder: `file` is its path relative to the raw root."""
+
+    path: Path
+    file: str
+    label: int
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A decode attempt: `image` is set when the file is usable, `reason` when it is not."""
+
+    source: SourceFile
+    sha256: str
+    image: np.ndarray | None = None
+    reason: str | None = None
+
+
+def find_class_dirs(root: Path) -> list[Path]:
+    """The cat and dog folders under `root` (in CLASS_NAMES order), or DataError."""
+    if not root.is_dir():
+        raise DataError(f"Raw data folder {root} does not exist or is not a folder.")
+    containers = [root] + [d for d in _subdirs(root) if d.name.lower() in CONTAINER_DIR_NAMES]
+    for container in containers:
+        found = _class_dirs_in(container)
+        if all(found):
+            return found
+    raise DataError(
+        f"No cat/dog folders found under {root}; accepted layouts (names case-insensitive, "
+        f"singular or plural): {ACCEPTED_LAYOUTS}."
+    )
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir())
+
+
+def _class_dirs_in(folder: Path) -> list[Path | None]:
+    found: list[Path | None] = [None] * len(CLASS_NAMES)
+    for sub in _subdirs(folder):
+        for label, names in enumerate(CLASS_DIR_NAMES):
+            if sub.name.lower() in names:
+                if found[label] is not None:
+                    raise DataError(
+                        f"Both {found[label].name}/ and {sub.name}/ in {folder} could hold the "
+                        f"{CLASS_NAMES[label]} images; keep one of them."
+                    )
+                found[label] = sub
+    return found
+
+
+def discover(root: Path) -> tuple[list[SourceFile], list[dict[str, str]]]:
+    """Every file in the class folders: image candidates, and the rest as skipped entries."""
+    candidates: list[SourceFile] = []
+    skipped: list[dict[str, str]] = []
+    for label, class_dir in enumerate(find_class_dirs(root)):
+        # Not `is_file()`: a broken link must be reported as unreadable, not silently left out.
+        for path in sorted(p for p in class_dir.rglob("*") if not p.is_dir()):
+            file = path.relative_to(root).as_posix()
+            if path.suffix.lower() in IMAGE_EXTENSIONS:
+                candidates.append(SourceFile(path, file, label))
+            else:
+                suffix = path.suffix or "(none)"
+                skipped.append({"file": file, "reason": f"unsupported file type {suffix}"})
+    return candidates, skipped
+
+
+def decode_file(source: SourceFile, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+    """Read, hash and decode one file with the project's single preprocessing; never raises."""
+    try:
+        size = source.path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return Decoded(source, "", reason=f"file too large ({size} bytes; limit {MAX_FILE_BYTES})")
+        data = source.path.read_bytes()
+    except OSError as e:
+        return Decoded(source, "", reason=f"cannot read file: {e.strerror or e}")
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        return Decoded(source, digest, image=load_image(data, max_pixels))
+    except InvalidImage as e:
+        return Decoded(source, digest, reason=str(e))
+    except Exception as e:  # a decoder bug on one odd file must not end a run over thousands
+        return Decoded(source, digest, reason=f"unexpected decoder error: {type(e).__name__}: {e}")
+
+
+def deduplicate(decoded: list[Decoded]) -> tuple[list[Decoded], list[dict[str, str]], list[dict[str, str]]]:
+    """Keep one file per distinct content: (unique, duplicates, conflicting-label entries).
+
+    The copy kept is the first by relative path, so the choice never depends on listing order.
+    Identical bytes under both labels cannot be trusted either way: every copy is dropped.
+    """
+    groups: dict[str, list[Decoded]] = defaultdict(list)
+    for item in decoded:
+        groups[item.sha256].append(item)
+    unique: list[Decoded] = []
+    duplicates: list[dict[str, str]] = []
+    conflicts: list[dict[str, str]] = []
+    for group in groups.values():
+        group.sort(key=lambda d: d.source.file)
+        keeper = group[0]
+        if len({d.source.label for d in group}) > 1:
+            names = ", ".join(f"{d.source.file} ({CLASS_NAMES[d.source.label]})" for d in group)
+            conflicts += [
+                {"file": d.source.file, "reason": f"identical bytes labelled both cat and dog: {names}"}
+                for d in group
+            ]
+            continue
+        unique.append(keeper)
+        duplicates += [{"file": d.source.file, "duplicate_of": keeper.source.file} for d in group[1:]]
+    return unique, duplicates, conflicts
+
+
+def split(
+    items: list[Decoded], seed: int, val_fraction: float, test_fraction: float
+) -> dict[str, list[Decoded]]:
+    """Stratified train/val/test assignment, a function of the contents and the seed only.
+
+    Each class is ordered by content hash before its own seeded shuffle, so renaming files, listing
+    them in another order or changing the other class gives the same split. Each split comes back
+    ordered by relative path.
+    """
+    splits: dict[str, list[Decoded]] = {name: [] for name in SPLITS}
+    for label in range(len(CLASS_NAMES)):
+        members = sorted((d for d in items if d.source.label == label), key=lambda d: d.sha256)
+        order = np.random.default_rng([seed, label]).permutation(len(members))
+        n_test = round(len(members) * test_fraction)
+        n_val = round(len(members) * val_fraction)
+        shuffled = [members[i] for i in order]
+        splits["test"] += shuffled[:n_test]
+        splits["val"] += shuffled[n_test : n_test + n_val]
+        splits["train"] += shuffled[n_test + n_val :]
+    return {name: sorted(members, key=lambda d: d.source.file) for name, members in splits.items()}
