@@ -1,0 +1,101 @@
+"""The TorchServe adapter: a thin BaseHandler subclass around the runtime-neutral core.
+
+TorchServe imports this file as the .mar's handler (it must define exactly one class). It builds the
+core from the model directory, hands each batch to InferenceService, and maps the answers back:
+per-request HTTP status via `context.set_response_status(code, phrase, idx)`, a JSON body and content
+type for every request, and the handler metrics declared in the server's metrics config
+(see serving/ and /tmp/team/metrics-contract.md): PredictionsPerLabel, PredictionConfidence,
+PreprocessTimeMs.
+"""
+
+from __future__ import annotations
+
+import http
+import json
+import logging
+import os
+from pathlib import Path
+
+import torch
+from ts.metrics.metric_cache_errors import MetricsCacheKeyError
+from ts.metrics.metric_type_enum import MetricTypes
+from ts.torch_handler.base_handler import BaseHandler
+
+from handler.inference import Classifier
+from handler.protocols import RawRequest
+from handler.service import Answer, InferenceService
+from handler.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+LABELS_FILE = "index_to_name.json"
+# name -> (type, unit, dimensions); the server's metrics config must declare the same (or Prometheus
+# never shows them). Dimension values are looked up by name, so their order there does not matter.
+METRICS = {
+    "PredictionsPerLabel": (MetricTypes.COUNTER, "count", ["ModelName", "Level", "Label"]),
+    "PredictionConfidence": (MetricTypes.HISTOGRAM, "probability", ["ModelName", "Level", "Label"]),
+    "PreprocessTimeMs": (MetricTypes.HISTOGRAM, "ms", ["ModelName", "Level"]),
+}
+
+
+class CatsDogsHandler(BaseHandler):
+    def initialize(self, context) -> None:
+        model = context.manifest["model"]
+        model_dir = Path(context.system_properties["model_dir"])
+        settings = Settings.resolve((context.model_yaml_config or {}).get("handler"), os.environ)
+        torch.set_num_threads(settings.threads)
+        classifier = Classifier.load(
+            model_file=model_dir / model["modelFile"],
+            state_dict_file=model_dir / model["serializedFile"],
+            labels_file=model_dir / LABELS_FILE,
+            version=model["modelVersion"],
+            max_pixels=settings.max_pixels,
+        )
+        self.service = InferenceService(classifier, context.model_name, settings.max_instances)
+        self.context = context
+        self.initialized = True
+        logger.info("catsdogs handler ready: %s, torch threads %d", settings, torch.get_num_threads())
+
+    def handle(self, data: list[dict], context) -> list[str]:
+        requests = [RawRequest(fields, _content_types(context, idx)) for idx, fields in enumerate(data)]
+        answers = self.service.answer(requests)
+        for idx, answer in enumerate(answers):
+            context.set_response_status(answer.status, http.HTTPStatus(answer.status).phrase, idx)
+            context.set_response_content_type(idx, "application/json")
+        self._record_metrics(context, answers)
+        return [json.dumps(answer.body) for answer in answers]
+
+    def _record_metrics(self, context, answers: list[Answer]) -> None:
+        if context.metrics is None:
+            return
+        try:
+            for idx, answer in enumerate(answers):
+                request_id = context.get_request_id(idx)
+                _emit(context, "PreprocessTimeMs", answer.preprocess_ms, request_id)
+                for prediction in answer.predictions:
+                    _emit(context, "PredictionsPerLabel", 1, request_id, Label=prediction.label)
+                    _emit(
+                        context,
+                        "PredictionConfidence",
+                        prediction.confidence,
+                        request_id,
+                        Label=prediction.label,
+                    )
+        except Exception:  # metrics must never cost a client its answer
+            logger.warning("could not record handler metrics", exc_info=True)
+
+
+def _emit(context, name: str, value: float, request_id: str | None, **dimensions: str) -> None:
+    metric_type, unit, dimension_names = METRICS[name]
+    try:
+        metric = context.metrics.get_metric(name, metric_type)
+    except MetricsCacheKeyError:  # not declared in the metrics config: log-only, still useful in logs
+        metric = context.metrics.add_metric_to_cache(name, unit, dimension_names, metric_type)
+    values = {"ModelName": context.model_name, "Level": "Model", **dimensions}
+    metric.add_or_update(value, [values[d] for d in metric.dimension_names], request_id or "")
+
+
+def _content_types(context, idx: int) -> dict[str, str]:
+    """Each field's content type: TorchServe puts {"content-type": ...} under the field's name."""
+    headers = context.get_all_request_header(idx)
+    return {name: value.get("content-type", "") for name, value in headers.items() if isinstance(value, dict)}

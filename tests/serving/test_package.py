@@ -1,0 +1,147 @@
+"""serving/package.py: the archive's contents and version, side-by-side versions, clear errors, and
+that TorchServe's own loader can initialise the handler from the unpacked archive alone."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from PIL import Image
+
+from serving.package import PackageError, build_archive, main
+from serving.store import read_manifest, versions_in_store
+from training.model import CatsDogsNet
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("models")
+    torch.manual_seed(0)
+    torch.save(CatsDogsNet().state_dict(), path / "model.pt")
+    (path / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def archive(model_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("store") / "catsdogs.mar"
+    return build_archive(model_dir, "1.0", out, {"max_instances": 8})
+
+
+def test_archive_holds_model_handler_package_labels_and_config(archive):
+    with zipfile.ZipFile(archive) as mar:
+        names = set(mar.namelist())
+        manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))["model"]
+        config = yaml.safe_load(mar.read("model-config.yaml"))
+        assert mar.read("model.py") == (REPO / "training" / "model.py").read_bytes()
+    assert manifest == {
+        "modelName": "catsdogs", "modelVersion": "1.0", "modelFile": "model.py", "serializedFile": "model.pt",
+        "handler": "ts_handler.py", "configFile": "model-config.yaml",
+    }  # fmt: skip
+    handler_modules = {f"handler/{p.name}" for p in (REPO / "handler").glob("*.py")}
+    assert {"model.py", "model.pt", "ts_handler.py", "index_to_name.json", "handler/preprocess.py"} <= names
+    assert handler_modules <= names
+    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
+    assert config == {"handler": {"max_instances": 8}}
+
+
+def test_two_versions_coexist_under_distinct_names(model_dir, archive):
+    second = build_archive(model_dir, "2.0", archive.parent / "catsdogs-2.0.mar")
+    assert read_manifest(archive) == ("catsdogs", "1.0")
+    assert read_manifest(second) == ("catsdogs", "2.0")
+    assert versions_in_store(archive.parent) == {"1.0": "catsdogs.mar", "2.0": "catsdogs-2.0.mar"}
+    assert [p.name for p in archive.parent.iterdir() if p.name.startswith(".")] == []  # no leftovers
+
+
+def test_missing_model_is_a_clear_error(tmp_path):
+    with pytest.raises(PackageError, match=r"model.pt not found: train a model first"):
+        build_archive(tmp_path, "1.0", tmp_path / "catsdogs.mar")
+    assert not (tmp_path / "catsdogs.mar").exists()
+
+
+def test_weights_that_do_not_fit_the_model_file_are_refused(tmp_path, model_dir):
+    torch.save(CatsDogsNet(width=8).state_dict(), tmp_path / "model.pt")
+    (tmp_path / "index_to_name.json").write_text((model_dir / "index_to_name.json").read_text())
+    with pytest.raises(PackageError, match=r"does not fit CatsDogsNet .* problem\(s\), first: size mismatch"):
+        build_archive(tmp_path, "1.0", tmp_path / "catsdogs.mar")
+
+
+@pytest.mark.parametrize(
+    "version, settings, message",
+    [("1.0/../x", None, "must be letters, digits"), ("1.0", {"max_pixel": 1}, "unknown handler setting")],
+)
+def test_bad_version_or_setting_is_refused(model_dir, tmp_path, version, settings, message):
+    with pytest.raises(PackageError, match=message):
+        build_archive(model_dir, version, tmp_path / "catsdogs.mar", settings)
+
+
+def test_cli_reads_version_from_params_and_reports_errors(model_dir, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text('package:\n  version: "3.1"\n')
+    assert (
+        main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(tmp_path / "a.mar")]) == 0
+    )
+    assert read_manifest(tmp_path / "a.mar") == ("catsdogs", "3.1")
+
+    params.write_text("package:\n  version: 1.10\n")  # YAML reads 1.10 as the float 1.1
+    assert (
+        main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(tmp_path / "b.mar")]) == 1
+    )
+    assert "must be a quoted string" in capsys.readouterr().err
+    assert (
+        main(["--model-dir", str(tmp_path / "nowhere"), "--version", "1.0", "--out", str(tmp_path / "c.mar")])
+        == 1
+    )
+    assert "not found: train a model first" in capsys.readouterr().err
+
+
+LOADER = textwrap.dedent(
+    """
+    import json, sys
+    from ts.context import RequestProcessor
+    from ts.model_loader import TsModelLoader
+
+    model_dir, image_path = sys.argv[1], sys.argv[2]
+    service = TsModelLoader().load("catsdogs", model_dir, "ts_handler.py", None, 2)
+    context = service.context
+    context.request_processor = [RequestProcessor({"body": {"content-type": "image/png"}})]
+    context.request_ids = {0: "request-0"}
+    [body] = service._entry_point([{"body": bytearray(open(image_path, "rb").read())}], context)
+    import handler.inference
+    print(json.dumps({"module": handler.inference.__file__, "status": context.get_response_status(0)[0],
+                      "answer": json.loads(body)}))
+    """
+)
+
+
+def test_torchserve_loader_initialises_the_handler_from_the_unpacked_archive_alone(archive, tmp_path):
+    """Unpacked as TorchServe does, with only the model dir on sys.path (not the repo): imports resolve."""
+    model_dir = tmp_path / "unpacked"
+    with zipfile.ZipFile(archive) as mar:
+        mar.extractall(model_dir)
+    image = tmp_path / "cat.png"
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 120, 40)).save(buffer, format="PNG")
+    image.write_bytes(buffer.getvalue())
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"} | {"PYTHONPATH": str(model_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", LOADER, str(model_dir), str(image)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert Path(report["module"]).resolve().parent == (model_dir / "handler").resolve()
+    assert report["status"] == 200
+    assert report["answer"]["model_version"] == "1.0"
+    assert set(report["answer"]["probabilities"]) == {"cat", "dog"}
