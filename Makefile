@@ -15,6 +15,8 @@ export DVC_NO_ANALYTICS := 1
 export MLFLOW_DISABLE_TELEMETRY := true
 export DO_NOT_TRACK := 1
 export PYTHONPATH := $(CURDIR)
+# The venv first on PATH, so `python` in dvc.yaml commands and tools run by targets are the pinned ones.
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
 .PHONY: help setup test demo
 
@@ -31,3 +33,103 @@ $(STAMP): requirements.txt
 
 test: setup ## Run every test (unit, pipeline, real TorchServe, manifests)
 	$(BIN)/pytest
+
+.PHONY: data
+data: setup ## Download the Kaggle Cats and Dogs photos to data/raw (N=500: a balanced subset only)
+	$(PY) -m training.download --out-dir data/raw $(if $(N),--limit $(N))
+
+# --- Packaging: models/model.pt -> models/catsdogs.mar (the DVC `package` stage, version from params.yaml) ---
+.PHONY: package
+package: setup ## Package the trained, evaluated model as models/catsdogs.mar (needs `make train` first)
+	@test -f models/model.pt || { echo "models/model.pt not found: train a model first (make train)" >&2; exit 1; }
+	@test -f metrics.json || { echo "metrics.json not found: evaluate the model first (make train runs it)" >&2; exit 1; }
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro --single-item package
+
+# --- Serving: a local TorchServe under run/torchserve/ (see README "Packaging and serving") ---
+.PHONY: serve stop predict smoke versions promote rollback bench-serve
+SERVE_URL ?= http://127.0.0.1:8080
+
+serve: setup ## Start TorchServe on models/catsdogs.mar in the background; returns when the model is READY
+	$(PY) -m serving.serve start
+
+stop: setup ## Stop the TorchServe started by `make serve` (safe to re-run)
+	$(PY) -m serving.serve stop
+
+predict: setup ## Classify one image with the running server: make predict IMG=path/to/photo.jpg
+	@test -n "$(IMG)" || { echo "usage: make predict IMG=path/to/photo.jpg" >&2; exit 1; }
+	$(PY) -m serving.predict "$(IMG)" --url $(SERVE_URL)
+
+smoke: setup ## Smoke-test a server through its inference URL: make smoke [SERVE_URL=http://host:port]
+	$(PY) scripts/smoke_test.py $(SERVE_URL)
+
+versions: setup ## List the model versions on the running server
+	$(PY) -m serving.versions list
+
+promote: setup ## Make VERSION the default (registered from models/ first if needed): make promote VERSION=2.0
+	@test -n "$(VERSION)" || { echo "usage: make promote VERSION=2.0" >&2; exit 1; }
+	$(PY) -m serving.versions promote "$(VERSION)" --register
+
+rollback: setup ## Make the highest registered version below the current default the default
+	$(PY) -m serving.versions rollback
+
+bench-serve: setup ## In-process vs TorchServe latency/throughput on 127.0.0.1 (~3 min; prints a Markdown table)
+	$(PY) -m serving.bench
+
+# --- Monitoring: a labelled batch against a live endpoint, drift, load and faults (README "Monitoring") ---
+.PHONY: collect drift loadtest
+SOURCE ?= data/prepared/test.npz
+PROTOCOL ?= native
+REFERENCE ?= plots/reference_predictions.json
+
+collect: setup ## Send the test split to SERVE_URL, report accuracy/latency (+ drift): [N=200 PROTOCOL=v1|v2 MLFLOW=1]
+	$(PY) scripts/collect_predictions.py $(SERVE_URL) --source $(SOURCE) --protocol $(PROTOCOL) \
+		$(if $(N),--sample $(N)) $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE)) $(if $(MLFLOW),--mlflow)
+
+drift: setup ## Drift report of the last `make collect` batch vs the evaluate-stage reference (p < 0.01)
+	$(PY) -m monitoring.drift --reference $(REFERENCE)
+
+loadtest: setup ## Load, worker-kill and version-switch scenarios on a throw-away local TorchServe (~1 min)
+	$(PY) -m monitoring.loadtest
+
+.PHONY: train bench-train mlflow-ui
+# DVC runs each stage's `python` from PATH: put the venv first so stages use the pinned packages.
+DVC := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc
+# DATA=folder: data/source links to it and `dvc exp run` points prepare.raw_dir there, so params.yaml
+# names a repo path, never a machine's path.
+train: setup ## Run the pipeline up to evaluate (dvc repro); DATA=folder trains on your photos
+ifdef DATA
+	@test -d "$(DATA)" || { echo "DATA=$(DATA) is not a folder of cat and dog photos"; exit 2; }
+	@mkdir -p data && ln -sfn "$(abspath $(DATA))" data/source
+	$(DVC) exp run -S prepare.raw_dir=data/source evaluate
+else
+	$(DVC) repro evaluate
+endif
+	@$(DVC) metrics show
+
+bench-train: setup ## Training images/s (float32 vs bfloat16) and peak memory
+	$(PY) -m training.bench
+
+mlflow-ui: setup ## Browse the MLflow runs (mlflow.db, mlruns/) at http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000
+
+# --- Container, Kubernetes and CI/CD (README "Container, Kubernetes and CI/CD") ---
+.PHONY: image image-test kind-up deploy kind-down
+# Pinned, never :latest. CD deploys ghcr.io/<owner>/<repo>:sha-<commit>; locally a dev tag.
+IMAGE ?= catsdogs:dev
+MAR ?= models/catsdogs.mar
+KIND_CLUSTER ?= catsdogs
+
+image: ## Build the serving image IMAGE (catsdogs:dev) with MAR; needs a container engine
+	IMAGE=$(IMAGE) MAR=$(MAR) scripts/image.sh build
+
+image-test: setup ## Build the image, run it like the Deployment (read-only, non-root), smoke-test it, clean up
+	IMAGE=$(IMAGE) MAR=$(MAR) PY=$(PY) scripts/image.sh test
+
+kind-up: ## Create the kind cluster KIND_CLUSTER from kind-config.yaml (skipped when it exists)
+	KIND_CLUSTER=$(KIND_CLUSTER) scripts/kind.sh up
+
+deploy: setup ## Load IMAGE into kind, apply k8s/overlays/kind, wait for the rollout, smoke-test (NodePort 30080)
+	KIND_CLUSTER=$(KIND_CLUSTER) PY=$(PY) scripts/kind.sh deploy $(IMAGE)
+
+kind-down: ## Delete the kind cluster KIND_CLUSTER (if present)
+	KIND_CLUSTER=$(KIND_CLUSTER) scripts/kind.sh down

@@ -75,7 +75,8 @@ def _to_rgb(image: Image.Image) -> Image.Image:
 def resize(image: Image.Image) -> np.ndarray:
     """An RGB image -> IMAGE_SIZE x IMAGE_SIZE x 3 uint8 (the whole picture, aspect not kept)."""
     resized = image.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR)
-    return np.asarray(resized, dtype=np.uint8)
+    # np.array (a writable copy), not np.asarray: torch warns on read-only arrays.
+    return np.array(resized, dtype=np.uint8)
 
 
 def load_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:

@@ -1,0 +1,249 @@
+"""`make bench-serve`: the model in-process versus behind TorchServe, on the same images, on 127.0.0.1.
+
+    python -m serving.bench [--seconds 6] [--images DIR] [--out bench.md]
+
+In-process = decode + preprocess + forward with the handler's runtime-neutral core, one thread,
+one image at a time. Served = HTTP POST of the same image bytes to /predictions/catsdogs from N
+client threads (keep-alive connections), end to end. Every point runs for a fixed time after a
+warm-up, so the whole run takes a predictable ~2-3 minutes. Uses models/model.pt when it exists,
+else a freshly initialised CatsDogsNet (speed does not depend on the weights); the real photos when
+present, else synthetic drawings. Prints a Markdown table and the two targets:
+served p50 <= 1.5 x in-process p50 at concurrency 1, and >= 200 images/s at concurrency 8.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import http.client
+import io
+import json
+import logging
+import os
+import platform
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from serving.package import build_archive
+from serving.ports import Ports
+from serving.server import ModelSpec, TorchServe
+from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
+
+logger = logging.getLogger(__name__)
+REPO_ROOT = Path(__file__).resolve().parents[1]
+IMAGES_PER_CLASS = 32
+
+
+@dataclasses.dataclass(frozen=True)
+class Setup:
+    name: str
+    workers: int
+    threads: int
+    batch_size: int = 1
+    max_batch_delay_ms: int = 5
+
+
+SETUPS = (
+    Setup("TorchServe 2 workers x 1 thread (shipped)", workers=2, threads=1),
+    Setup("TorchServe 2 workers x 1 thread, batch 8 / 5 ms", workers=2, threads=1, batch_size=8),
+    Setup("TorchServe 1 worker x 2 threads", workers=1, threads=2),
+)
+CONCURRENCY = (1, 4, 8)
+
+
+@dataclasses.dataclass
+class Point:
+    setup: str
+    concurrency: int
+    latencies_ms: list[float]
+    seconds: float
+    errors: int = 0
+
+    def row(self) -> str:
+        p50, p95, p99 = np.percentile(self.latencies_ms, [50, 95, 99]) if self.latencies_ms else (np.nan,) * 3
+        rate = len(self.latencies_ms) / self.seconds
+        cells = [
+            self.setup,
+            self.concurrency,
+            f"{rate:.0f}",
+            f"{p50:.1f}",
+            f"{p95:.1f}",
+            f"{p99:.1f}",
+            self.errors,
+        ]
+        return "| " + " | ".join(map(str, cells)) + " |"
+
+
+def _photos(base: Path) -> list[Path]:
+    """Up to IMAGES_PER_CLASS photos of each of base/cats and base/dogs, alternating; [] if one is empty."""
+    per_class = [
+        sorted(p for p in (base / c).glob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:IMAGES_PER_CLASS]
+        for c in ("cats", "dogs")
+    ]
+    return [p for pair in zip(*per_class, strict=False) for p in pair] if all(per_class) else []
+
+
+def load_images(folder: Path | None) -> tuple[list[bytes], str]:
+    root = folder or SHARED_PHOTOS
+    for base in (root, root / "train"):
+        if photos := _photos(base):
+            return [p.read_bytes() for p in photos], f"{len(photos)} real photos from {base}"
+    from training.synthetic import draw_animal  # only without photos
+
+    images = []
+    for index in range(IMAGES_PER_CLASS):
+        for label in (0, 1):
+            buffer = io.BytesIO()
+            draw_animal(label, seed=0, index=index).save(buffer, format="JPEG", quality=90)
+            images.append(buffer.getvalue())
+    return images, f"{len(images)} SYNTHETIC drawings (no photos at {root})"
+
+
+def prepare_model(work: Path) -> tuple[Path, str]:
+    """A model dir with model.pt + index_to_name.json: the trained model if present, else a fresh one."""
+    trained = REPO_ROOT / "models"
+    if (trained / "model.pt").is_file() and (trained / "index_to_name.json").is_file():
+        return trained, "trained models/model.pt"
+    from training.model import CatsDogsNet
+
+    torch.manual_seed(0)
+    torch.save(CatsDogsNet().eval().state_dict(), work / "model.pt")
+    (work / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    return work, "freshly initialised CatsDogsNet (no models/model.pt)"
+
+
+def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:
+    from handler.inference import Classifier
+
+    torch.set_num_threads(1)
+    classifier = Classifier.load(
+        REPO_ROOT / "training" / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "bench"
+    )
+    latencies, deadline, i = [], time.monotonic() + seconds + 1.0, 0
+    warm_until = time.monotonic() + 1.0
+    while (now := time.monotonic()) < deadline:
+        started = time.perf_counter()
+        classifier.predict(np.stack([classifier.decode(images[i % len(images)])]))  # as the service batches
+        if now >= warm_until:
+            latencies.append((time.perf_counter() - started) * 1000)
+        i += 1
+    return Point("in-process, 1 thread (decode + preprocess + forward)", 1, latencies, seconds)
+
+
+def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name: str) -> Point:
+    """`concurrency` keep-alive clients POST images for `seconds`; every non-200 counts as an error."""
+    point = Point(name, concurrency, [], seconds)
+    lock = threading.Lock()
+    start = time.monotonic()
+    deadline = start + seconds
+
+    def client(offset: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine, errors, i = [], 0, offset
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            try:
+                connection.request(
+                    "POST",
+                    "/predictions/catsdogs",
+                    body=images[i % len(images)],
+                    headers={"Content-Type": "application/octet-stream"},
+                )
+                response = connection.getresponse()
+                response.read()
+                ok = response.status == 200
+            except (OSError, http.client.HTTPException):
+                ok = False
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            if ok:
+                mine.append((time.perf_counter() - started) * 1000)
+            else:
+                errors += 1
+            i += concurrency
+        connection.close()
+        with lock:
+            point.latencies_ms.extend(mine)
+            point.errors += errors
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    point.seconds = max(seconds, time.monotonic() - start)
+    return point
+
+
+def served(store: Path, run_dir: Path, setup: Setup, images: list[bytes], seconds: float) -> list[Point]:
+    spec = ModelSpec(
+        "catsdogs.mar",
+        workers=setup.workers,
+        batch_size=setup.batch_size,
+        max_batch_delay_ms=setup.max_batch_delay_ms,
+    )
+    server = TorchServe(store, run_dir, ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
+    with server:
+        drive(server.ports.inference, images, 2, 2.0, "warm-up")
+        return [drive(server.ports.inference, images, c, seconds, setup.name) for c in CONCURRENCY]
+
+
+def conditions(images_note: str, model_note: str, seconds: float) -> str:
+    load = os.getloadavg()
+    return (
+        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}, torch {torch.__version__}; load average at start "
+        f"{load[0]:.2f}. Model: {model_note}. Images: {images_note}. "
+        f"{seconds:.0f} s per point after warm-up; clients on the same machine over 127.0.0.1."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="In-process vs TorchServe latency and throughput.")
+    parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per point")
+    parser.add_argument("--images", type=Path, help="folder with cats/ and dogs/ (default: shared photos)")
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+    images, images_note = load_images(args.images)
+    with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
+        work = Path(tmp)
+        model_dir, model_note = prepare_model(work)
+        (work / "store").mkdir()
+        build_archive(model_dir, "bench", work / "store" / "catsdogs.mar")
+        report = [conditions(images_note, model_note, args.seconds), ""]
+        print(report[0], flush=True)
+        points = [in_process(model_dir, images, args.seconds)]
+        for number, setup in enumerate(SETUPS):
+            print(f"running: {setup.name} ...", flush=True)
+            points += served(work / "store", work / f"run{number}", setup, images, args.seconds)
+    baseline, shipped = points[0], [p for p in points if p.setup == SETUPS[0].name]
+    ratio = np.median(shipped[0].latencies_ms) / np.median(baseline.latencies_ms)
+    best_c8 = max(len(p.latencies_ms) / p.seconds for p in points if p.concurrency == 8)
+    shipped_c8 = len(shipped[-1].latencies_ms) / shipped[-1].seconds
+    report += [
+        "| setup | concurrency | images/s | p50 ms | p95 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        *(p.row() for p in points),
+        "",
+        f"Served p50 / in-process p50 at concurrency 1 (shipped setup): {ratio:.2f}x (target <= 1.5x: "
+        f"{'met' if ratio <= 1.5 else 'NOT met'}).",
+        f"Throughput at concurrency 8: shipped setup {shipped_c8:.0f} images/s, best {best_c8:.0f} "
+        f"(target >= 200: {'met' if shipped_c8 >= 200 else 'NOT met'}).",
+    ]
+    text = "\n".join(report)
+    print("\n" + text)
+    if args.out:
+        args.out.write_text(text + "\n")
+    return 0 if all(p.errors == 0 for p in points) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,221 @@
+"""Start, wait for and stop a TorchServe whose files all live in one run folder.
+
+Used by `make serve` / `make stop`, the integration tests, the benchmark and the monitoring tests:
+
+    server = TorchServe(model_store, run_dir, ports=Ports.free(), models=[ModelSpec("catsdogs-1.0.mar")])
+    with server:                          # start() + wait_ready(); stop() on exit
+        requests.post(f"{server.inference_url}/predictions/catsdogs", ...)
+
+The run folder holds the effective config.properties, torchserve.pid, torchserve.log (the server's
+stdout), logs/ (access_log.log, ts_log.log, model_log.log, metrics logs) and tmp/ (worker sockets,
+unpacked archives), so several servers can run side by side on one machine. The server runs in its
+own process group whose id is its pid; stop() signals that group (TERM, then KILL), so the Java
+frontend and its Python workers all end. `--ncs` means a restart loads exactly `models`, nothing
+remembered from a previous run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import requests
+
+from serving.ports import Ports, check_free
+from serving.process_group import group_members, stop_group
+from serving.properties import read_properties, write_properties
+from serving.store import MODEL_NAME, read_manifest
+
+SERVING_DIR = Path(__file__).resolve().parent
+LOCAL_CONFIG = SERVING_DIR / "config.properties"
+LOG_CONFIG = SERVING_DIR / "log4j2.xml"
+METRICS_CONFIG = SERVING_DIR / "metrics.yaml"
+PID_FILE = "torchserve.pid"
+
+
+class ServerError(RuntimeError):
+    """TorchServe could not be started, did not become ready, or is not running; says why."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One archive in the model store to load at start, with its worker and batching settings."""
+
+    mar: str = f"{MODEL_NAME}.mar"
+    workers: int | None = None  # None: the config's default_workers_per_model
+    batch_size: int = 1
+    max_batch_delay_ms: int = 5  # how long a worker waits to fill a batch (only when batch_size > 1)
+
+
+@dataclass
+class TorchServe:
+    """One TorchServe: `models` from `model_store`, configured by `base_config`, its files in `run_dir`."""
+
+    model_store: Path
+    run_dir: Path
+    ports: Ports = field(default_factory=Ports)
+    models: list[ModelSpec] = field(default_factory=lambda: [ModelSpec()])
+    threads_per_worker: int = 1  # OMP_NUM_THREADS of each worker process
+    base_config: Path = LOCAL_CONFIG
+    overrides: dict[str, str] = field(default_factory=dict)  # config.properties keys, applied last
+
+    def __post_init__(self) -> None:
+        self.model_store = Path(self.model_store).resolve()
+        self.run_dir = Path(self.run_dir).resolve()
+        self._process: subprocess.Popen | None = None
+        self._names: list[str] = []
+
+    # --- where things are -------------------------------------------------------------------------
+    inference_url = property(lambda self: f"http://127.0.0.1:{self.ports.inference}")
+    management_url = property(lambda self: f"http://127.0.0.1:{self.ports.management}")
+    metrics_url = property(lambda self: f"http://127.0.0.1:{self.ports.metrics}")
+    pid_file = property(lambda self: self.run_dir / PID_FILE)
+    log_file = property(lambda self: self.run_dir / "torchserve.log")
+    logs_dir = property(lambda self: self.run_dir / "logs")
+    access_log = property(lambda self: self.run_dir / "logs" / "access_log.log")
+
+    @property
+    def pid(self) -> int | None:
+        """The server's pid (= its process group) if any process of this run folder still runs."""
+        try:
+            pid = int(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        # The group id alone could have been reused by now; our processes name the run folder.
+        return pid if group_members(pid, str(self.run_dir)) else None
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def config(self) -> dict[str, str]:
+        """The effective config.properties: the base file, this run's ports/paths/models, overrides."""
+        props = read_properties(self.base_config)
+        archives = {spec.mar: read_manifest(self.model_store / spec.mar) for spec in self.models}
+        self._names = sorted({name for name, _ in archives.values()})
+        per_model: dict[str, dict] = {}
+        for spec in self.models:
+            name, version = archives[spec.mar]
+            settings = {
+                "marName": spec.mar,
+                "batchSize": spec.batch_size,
+                "maxBatchDelay": spec.max_batch_delay_ms,
+            }
+            if spec.workers is not None:
+                settings.update(minWorkers=spec.workers, maxWorkers=spec.workers)
+            per_model.setdefault(name, {})[version] = settings
+        props.update(self.ports.addresses(props))
+        props.update(
+            model_store=str(self.model_store),
+            metrics_config=str(METRICS_CONFIG),
+            load_models=",".join(f"{archives[s.mar][0]}={s.mar}" for s in self.models),
+            models=json.dumps(per_model),
+        )
+        props.update(self.overrides)
+        return props
+
+    def start(self) -> TorchServe:
+        """Start TorchServe in the background; returns at once (see wait_ready)."""
+        if self.pid is not None:
+            raise ServerError(f"TorchServe already runs from {self.run_dir} (pid {self.pid}); stop it first")
+        props = self.config()
+        try:
+            check_free(self.ports)
+        except OSError as e:
+            raise ServerError(str(e)) from e
+        tmp = self.run_dir / "tmp"
+        shutil.rmtree(tmp, ignore_errors=True)  # unpacked archives and sockets of a previous run
+        for folder in (tmp, self.logs_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        config_file = self.run_dir / "config.properties"
+        write_properties(props, config_file)
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # workers import only the .mar
+        threads = str(self.threads_per_worker)
+        env.update(
+            # One setting, three readers: OpenMP/MKL pools, and the handler's torch.set_num_threads.
+            OMP_NUM_THREADS=threads, MKL_NUM_THREADS=threads, CATSDOGS_THREADS=threads,
+            # The launcher's pid file ($TMPDIR), Java's tmpdir ($TEMP: worker sockets, unpacked archives).
+            TMPDIR=str(tmp), TEMP=str(tmp),
+            LOG_LOCATION=str(self.logs_dir), METRICS_LOCATION=str(self.logs_dir),
+        )  # fmt: skip
+        command = [
+            sys.executable, "-m", "ts.model_server", "--foreground", "--ncs",
+            "--ts-config", str(config_file), "--log-config", str(LOG_CONFIG),
+            "--model-store", str(self.model_store),
+        ]  # fmt: skip
+        with open(self.log_file, "ab") as out:
+            self._process = subprocess.Popen(
+                command,
+                cwd=self.run_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # own group: stop() ends all of it
+            )
+        self.pid_file.write_text(str(self._process.pid))
+        return self
+
+    def wait_ready(self, timeout: float = 120.0) -> TorchServe:
+        """Block until every loaded model version has all its workers READY, or raise ServerError."""
+        names = self._names or [MODEL_NAME]
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.pid is None or (self._process is not None and self._process.poll() is not None):
+                raise ServerError(f"TorchServe exited during start-up; see {self.log_file}:\n{self.tail()}")
+            if all(self._model_ready(name) for name in names):
+                return self
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"models {names} not READY after {timeout:.0f} s; see {self.logs_dir}:\n{self.tail()}"
+                )
+            time.sleep(0.25)
+
+    def _model_ready(self, name: str) -> bool:
+        try:
+            answer = requests.get(f"{self.management_url}/models/{name}/all", timeout=2)
+        except requests.RequestException:
+            return False
+        if answer.status_code != 200:
+            return False
+        versions = answer.json()
+        return bool(versions) and all(
+            v["workers"]
+            and len(v["workers"]) >= v.get("minWorkers", 1)
+            and all(w["status"] == "READY" for w in v["workers"])
+            for v in versions
+        )
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the server of this run folder (TERM, then KILL after `timeout`). False if none ran."""
+        pid = self.pid
+        self.pid_file.unlink(missing_ok=True)
+        if pid is None:
+            return False
+        stop_group(pid, timeout, child=self._process)
+        self._process = None
+        return True
+
+    def tail(self, lines: int = 30) -> str:
+        """The last lines of the server's output and model log, for error messages."""
+        texts = []
+        for path in (self.log_file, self.logs_dir / "model_log.log"):
+            if path.exists():
+                texts.append(
+                    f"--- {path.name}\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+                )
+        return "\n".join(texts)
+
+    def __enter__(self) -> TorchServe:
+        self.start()
+        try:
+            return self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.stop()

@@ -1,0 +1,54 @@
+"""The model store: a folder of .mar archives, and which model version each one holds.
+
+A version is read from the archive's own manifest (`torch-model-archiver --version`), never from
+its file name, so `catsdogs.mar` (what `make package` writes) and `catsdogs-2.0.mar` are found alike.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from pathlib import Path
+
+MODEL_NAME = "catsdogs"
+
+
+class ArchiveError(ValueError):
+    """A .mar file is missing, unreadable or has no model name/version; the message says which."""
+
+
+def read_manifest(mar: Path) -> tuple[str, str]:
+    """(model name, model version) from a .mar file's MAR-INF/MANIFEST.json."""
+    try:
+        with zipfile.ZipFile(mar) as archive:
+            manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+        model = manifest["model"]
+        return model["modelName"], model["modelVersion"]
+    except FileNotFoundError as e:
+        raise ArchiveError(f"{mar} does not exist") from e
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError) as e:
+        raise ArchiveError(f"{mar} is not a model archive with a name and version: {e}") from e
+
+
+def versions_in_store(model_store: Path, name: str = MODEL_NAME) -> dict[str, str]:
+    """{version: archive file name} for every readable archive of `name` in the store.
+
+    When two files hold the same version, the conventional `<name>-<version>.mar` wins, then the
+    alphabetically first, so the answer does not depend on directory order.
+    """
+    found: dict[str, str] = {}
+    for mar in sorted(Path(model_store).glob("*.mar")):
+        try:
+            archive_name, version = read_manifest(mar)
+        except ArchiveError:
+            continue  # a broken file must not hide the good ones; registering it reports the error
+        if archive_name != name:
+            continue
+        if version not in found or mar.name == f"{name}-{version}.mar":
+            found[version] = mar.name
+    return found
+
+
+def version_key(version: str) -> tuple:
+    """Sort key so that "1.10" > "1.9" > "1.0" and "2.0" > "1.10"; non-numeric parts sort as text."""
+    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in version.split("."))

@@ -1,0 +1,166 @@
+"""All three protocols and bad inputs against a real TorchServe (the session `torchserve` fixture)."""
+
+from __future__ import annotations
+
+import base64
+import io
+
+import pytest
+import requests
+from PIL import Image
+
+from serving.client import check_prediction, check_v1, check_v2, post_native, post_v1, post_v2, v2_request
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def session():
+    with requests.Session() as s:
+        yield s
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "application/octet-stream"])
+def test_native_raw_body(torchserve, session, photos, content_type):
+    answer = session.post(
+        f"{torchserve.inference_url}/predictions/catsdogs",
+        data=photos["cat"],
+        headers={"Content-Type": content_type},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    assert check_prediction(answer.json())["model_version"] == "1.0"
+
+
+@pytest.mark.parametrize("field", ["data", "file"])
+def test_native_multipart(torchserve, session, photos, field):
+    answer = session.post(
+        f"{torchserve.inference_url}/predictions/catsdogs",
+        files={field: ("dog.jpg", photos["dog"], "image/jpeg")},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    check_prediction(answer.json())
+
+
+def test_native_by_version(torchserve, session, photos):
+    answer = post_native(session, torchserve.inference_url, photos["cat"], version="1.0")
+    assert answer.status_code == 200 and answer.json()["model_version"] == "1.0"
+
+
+def test_kserve_v1_several_instances(torchserve, session, photos):
+    answer = post_v1(session, torchserve.inference_url, [photos["cat"], photos["dog"], photos["cat"]])
+    assert answer.status_code == 200, answer.text
+    first, second, third = check_v1(answer.json(), 3)
+    assert first == third  # same image, same answer, in request order
+    body = {"instances": [{"b64": _b64(photos["dog"])}]}  # KServe's other spelling
+    answer = session.post(f"{torchserve.inference_url}/v1/models/catsdogs:predict", json=body, timeout=30)
+    assert answer.status_code == 200, answer.text
+    check_v1(answer.json(), 1)
+
+
+def test_oip_v2_several_images(torchserve, session, photos):
+    answer = post_v2(session, torchserve.inference_url, [photos["cat"], photos["dog"]], request_id="req-42")
+    assert answer.status_code == 200, answer.text
+    check_v2(answer.json(), 2, request_id="req-42")
+
+
+def _truncated_jpeg(photo: bytes) -> bytes:
+    return photo[: len(photo) // 3]
+
+
+def _v2_with(**changes) -> dict:
+    body = v2_request([b"placeholder"])
+    body["inputs"][0].update(changes)
+    return body
+
+
+BAD_REQUESTS = {
+    "empty body": dict(data=b"", headers={"Content-Type": "application/octet-stream"}),
+    "random bytes": dict(data=bytes(range(256)) * 40, headers={"Content-Type": "application/octet-stream"}),
+    "text": dict(data=b"hello", headers={"Content-Type": "text/plain"}),
+    "malformed json": dict(data=b'{"instances": [', headers={"Content-Type": "application/json"}),
+    "json without instances": dict(json={"images": []}),
+    "v1 bad base64": dict(json={"instances": [{"data": "***not base64***"}]}),
+    "v1 empty instances": dict(json={"instances": []}),
+    "v1 too many instances": dict(json={"instances": [{"data": _b64(b"x")}] * 33}),
+    "v2 wrong datatype": dict(json=_v2_with(datatype="FP32", data=[1.0])),
+    "v2 wrong shape": dict(json=_v2_with(shape=[2, 3])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_REQUESTS))
+def test_bad_input_gets_400_with_a_message_and_the_server_keeps_answering(torchserve, session, photos, case):
+    answer = session.post(
+        f"{torchserve.inference_url}/predictions/catsdogs", timeout=30, **BAD_REQUESTS[case]
+    )
+    assert answer.status_code == 400, answer.text
+    body = answer.json()
+    assert body["code"] == 400 and isinstance(body["error"], str) and body["error"]
+    assert post_native(session, torchserve.inference_url, photos["dog"]).status_code == 200
+
+
+def test_truncated_jpeg_and_bomb_get_400(torchserve, session, photos):
+    truncated = post_native(session, torchserve.inference_url, _truncated_jpeg(photos["cat"]))
+    assert truncated.status_code == 400, truncated.text
+    buffer = io.BytesIO()
+    Image.new("L", (8000, 6000)).save(buffer, format="PNG")  # 48 MP > the 40 MP limit; ~50 KB compressed
+    bomb = post_native(session, torchserve.inference_url, buffer.getvalue())
+    assert bomb.status_code == 400 and "pixels" in bomb.json()["error"], bomb.text
+
+
+def test_bad_items_on_v1_and_v2_routes_get_400(torchserve, session, photos):
+    v1 = session.post(
+        f"{torchserve.inference_url}/v1/models/catsdogs:predict",
+        timeout=30,
+        json={"instances": [{"data": _b64(photos["cat"])}, {"data": _b64(b"junk")}]},
+    )
+    assert v1.status_code == 400 and "instances[1]" in v1.json()["error"], v1.text
+    v2 = session.post(
+        f"{torchserve.inference_url}/v2/models/catsdogs/infer", json=_v2_with(datatype="INT8"), timeout=30
+    )
+    assert v2.status_code == 400 and "BYTES" in v2.json()["error"], v2.text
+
+
+def test_body_over_the_size_limit_gets_413(torchserve, session):
+    limit = int(torchserve.config()["max_request_size"])
+    answer = post_native(session, torchserve.inference_url, b"\0" * (limit + 1))
+    assert answer.status_code == 413
+
+
+def test_unknown_model_or_version_gets_404(torchserve, session, photos):
+    assert post_native(session, torchserve.inference_url, photos["cat"], model="nosuch").status_code == 404
+    assert post_native(session, torchserve.inference_url, photos["cat"], version="9.9").status_code == 404
+
+
+@pytest.fixture(scope="module")
+def batching_server(catsdogs_store, tmp_path_factory):
+    """One worker batching up to 4 requests for up to 500 ms, so concurrent requests share a batch."""
+    from serving.ports import Ports
+    from serving.server import ModelSpec, TorchServe
+
+    spec = ModelSpec("catsdogs-1.0.mar", workers=1, batch_size=4, max_batch_delay_ms=500)
+    with TorchServe(
+        catsdogs_store, tmp_path_factory.mktemp("batching"), ports=Ports.free(), models=[spec]
+    ) as server:
+        yield server
+
+
+def test_batch_with_a_bad_item_answers_each_request_on_its_own(batching_server, photos):
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = batching_server.inference_url
+    ts_log = batching_server.logs_dir / "ts_log.log"
+    batches_before = ts_log.read_text().count("Backend response time")
+    bodies = [photos["cat"], b"not an image", photos["dog"], photos["cat"]]
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(lambda body: post_native(requests.Session(), url, body), bodies))
+    # TorchServe logs one "Backend response time" per batch a worker answers: all four shared one.
+    assert ts_log.read_text().count("Backend response time") - batches_before == 1
+    assert [a.status_code for a in answers] == [200, 400, 200, 200], [a.text for a in answers]
+    assert answers[0].json() == answers[3].json()  # same image, same answer, whatever the batch
+    assert "not a recognised image format" in answers[1].json()["error"]
