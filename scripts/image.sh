@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Build the serving image, and test it the way the Kubernetes Deployment runs it.
+#
+#   scripts/image.sh build   # IMAGE (catsdogs:dev) serving MAR (models/catsdogs.mar)
+#   scripts/image.sh test    # build; run it non-root, read-only, no capabilities, ports on 127.0.0.1;
+#                            # scripts/smoke_test.py; management (8081) unreachable; always clean up
+#
+# Uses the engine that DOCKER_HOST (or the default socket) points at, through $DOCKER (default
+# docker), which must do BuildKit (Docker >= 23 with buildx, or Debian's docker.io). Where there is
+# no engine, as root:  scripts/container_engine.sh start && eval "$(scripts/container_engine.sh env)"
+# Settings (environment): IMAGE, MAR, PY (python for the smoke test), BASE_IMAGE and TORCH_INDEX_URL
+# (Dockerfile defaults; a debootstrapped Debian base when BASE_IMAGE cannot be pulled),
+# TORCH_WHEEL_DIR (a folder with the CPU torch wheel for when that index is unreachable; default: the
+# folders in PIP_FIND_LINKS), EXTRA_CA_BUNDLE (PEM bundle for HTTPS through a re-signing proxy while
+# building; default PIP_CERT, the bundle your pip already trusts), SMOKE_TIMEOUT (180).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+IMAGE=${IMAGE:-catsdogs:dev}
+MAR=${MAR:-models/catsdogs.mar}
+PY=${PY:-python3}
+DOCKER=${DOCKER:-docker}
+# Inputs that are not in git (the archive, a local torch wheel) are staged here, inside the context.
+STAGE=build/image
+
+log() { echo "image.sh: $*" >&2; }
+die() { log "error: $*"; exit "${2:-1}"; }
+dockerfile_default() { sed -n "s/^ARG $1=//p" Dockerfile | head -1; }
+BASE_IMAGE=${BASE_IMAGE:-$(dockerfile_default BASE_IMAGE)}
+TORCH_INDEX_URL=${TORCH_INDEX_URL:-$(dockerfile_default TORCH_INDEX_URL)}
+EXTRA_CA_BUNDLE=${EXTRA_CA_BUNDLE:-${PIP_CERT:-}}
+
+require_engine() {
+  command -v "$DOCKER" >/dev/null || die "no docker CLI ($DOCKER). Install Docker, or as root on Debian:
+  scripts/container_engine.sh start && eval \"\$(scripts/container_engine.sh env)\"" 2
+  "$DOCKER" version --format '{{.Server.Version}}' >/dev/null 2>&1 \
+    || die "no container engine answers at ${DOCKER_HOST:-the default socket}. Start Docker or set DOCKER_HOST; or, as root on Debian:
+  scripts/container_engine.sh start && eval \"\$(scripts/container_engine.sh env)\"" 2
+  local client
+  client=$("$DOCKER" version --format '{{.Client.Version}}' 2>/dev/null || echo 0)
+  if ((${client%%.*} >= 23)) && ! "$DOCKER" buildx version >/dev/null 2>&1; then
+    die "$DOCKER $client has no buildx plugin, which BuildKit builds need: install docker-buildx, or use a
+  client with built-in BuildKit (DOCKER=/usr/bin/docker from Debian's docker.io)" 2
+  fi
+}
+
+torch_version() { sed -n 's/^torch==//p' requirements-serve.txt; }
+
+stage_torch_wheel() {  # a local CPU torch wheel in $STAGE/wheels when PyTorch's index is unreachable
+  local version dirs dir wheel
+  version=$(torch_version)
+  if [[ -z "${TORCH_WHEEL_DIR:-}" ]]; then
+    if "$PY" -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=10)' \
+      "$TORCH_INDEX_URL" 2>/dev/null; then
+      return 0
+    fi
+    log "$TORCH_INDEX_URL is unreachable: looking for a local torch $version CPU wheel"
+  fi
+  dirs=${TORCH_WHEEL_DIR:-${PIP_FIND_LINKS:-}}
+  for dir in $dirs; do
+    for wheel in "${dir#file://}"/torch-"$version"+cpu-cp311-*.whl; do
+      [[ -f "$wheel" ]] || continue
+      mkdir -p "$STAGE/wheels"
+      ln -f "$wheel" "$STAGE/wheels/" 2>/dev/null || cp "$wheel" "$STAGE/wheels/"
+      log "using $wheel"
+      return 0
+    done
+  done
+  die "cannot reach $TORCH_INDEX_URL and found no torch-$version+cpu-cp311 wheel in '${dirs}': set TORCH_WHEEL_DIR"
+}
+
+build() {
+  require_engine
+  [[ -f "$MAR" ]] || die "$MAR not found: build the model archive first (make train package)"
+  rm -rf "$STAGE" && mkdir -p "$STAGE"
+  cp "$MAR" "$STAGE/catsdogs.mar"
+  stage_torch_wheel
+  local base args=()
+  base=$(DOCKER="$DOCKER" scripts/container_engine.sh base "$BASE_IMAGE")
+  args+=(--build-arg "BASE_IMAGE=$base" --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
+  args+=(--build-arg "MODEL_ARCHIVE=$STAGE/catsdogs.mar")
+  if [[ -n "$EXTRA_CA_BUNDLE" ]]; then args+=(--secret "id=extra_ca,src=$EXTRA_CA_BUNDLE"); fi
+  log "building $IMAGE from $MAR on $base"
+  local started=$SECONDS
+  if "$DOCKER" buildx version >/dev/null 2>&1; then
+    "$DOCKER" buildx build --load "${args[@]}" -t "$IMAGE" .
+  else
+    DOCKER_BUILDKIT=1 "$DOCKER" build "${args[@]}" -t "$IMAGE" .
+  fi
+  log "built $IMAGE in $((SECONDS - started)) s, $("$DOCKER" image inspect -f '{{.Size}}' "$IMAGE" \
+    | awk '{printf "%.2f GB", $1 / 1e9}')"
+}
+
+free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+
+# Run inside the container: management answers on its loopback and on no other address.
+MANAGEMENT_CHECK='
+import socket
+def listening(host):
+    with socket.socket() as s:
+        s.settimeout(2)
+        return s.connect_ex((host, 8081)) == 0
+ip = socket.gethostbyname(socket.gethostname())
+assert listening("127.0.0.1"), "management API is not listening on 127.0.0.1:8081 in the container"
+assert ip != "127.0.0.1" and not listening(ip), f"management API answers on {ip}:8081"
+print(f"management API on 127.0.0.1:8081 only (refused on {ip}:8081)")
+'
+
+test_image() {
+  local started=$SECONDS
+  build
+  local name="catsdogs-image-test-$$" http metrics
+  http=$(free_port)
+  metrics=$(free_port)
+  # shellcheck disable=SC2064  # the name is fixed now; the trap must remove this container
+  trap "'$DOCKER' rm -f '$name' >/dev/null 2>&1 || true" EXIT
+  # As k8s/base/deployment.yaml runs it: its uid, read-only root with writable /tmp and logs (the
+  # emptyDirs), no capabilities, no privilege escalation, its memory limit, the image's args and env.
+  "$DOCKER" run -d --name "$name" \
+    --user 10001:10001 --read-only \
+    --tmpfs /tmp:rw,nosuid,nodev,size=1g \
+    --tmpfs /home/model-server/logs:rw,nosuid,nodev,size=512m,uid=10001,gid=10001 \
+    --cap-drop ALL --security-opt no-new-privileges --memory 2g \
+    -p "127.0.0.1:$http:8080" -p "127.0.0.1:$metrics:8082" \
+    "$IMAGE" >/dev/null
+  log "running $name: inference http://127.0.0.1:$http, metrics http://127.0.0.1:$metrics"
+  if ! "$PY" scripts/smoke_test.py "http://127.0.0.1:$http" --timeout "${SMOKE_TIMEOUT:-180}"; then
+    "$DOCKER" logs --tail 80 "$name" >&2 || true
+    die "smoke test failed"
+  fi
+  [[ -z "$("$DOCKER" port "$name" 8081/tcp 2>/dev/null)" ]] || die "8081 is published on the host"
+  "$DOCKER" exec "$name" python -c "$MANAGEMENT_CHECK" || die "management API check failed"
+  [[ "$("$DOCKER" exec "$name" id -u)" == 10001 ]] || die "the server does not run as uid 10001"
+  if "$DOCKER" exec "$name" touch /srv/catsdogs/x 2>/dev/null; then die "the root filesystem is writable"; fi
+  "$PY" -c 'import sys, urllib.request; body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+assert "ts_inference_requests_total" in body, "no TorchServe request counter in /metrics"' \
+    "http://127.0.0.1:$metrics/metrics" || die "metrics check failed"
+  local health=""
+  for _ in $(seq 1 30); do
+    health=$("$DOCKER" inspect -f '{{.State.Health.Status}}' "$name")
+    [[ "$health" == healthy ]] && break
+    sleep 2
+  done
+  [[ "$health" == healthy ]] || die "HEALTHCHECK is '$health', not healthy"
+  log "HEALTHCHECK healthy; metrics on 127.0.0.1:$metrics; non-root, read-only root filesystem"
+  log "image-test passed in $((SECONDS - started)) s"
+}
+
+case "${1:-}" in
+  build) build ;;
+  test) test_image ;;
+  *) echo "usage: $0 build|test" >&2; exit 2 ;;
+esac
