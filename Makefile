@@ -34,6 +34,9 @@ $(STAMP): requirements.txt
 test: setup ## Run every test (unit, pipeline, real TorchServe, manifests)
 	$(BIN)/pytest
 
+demo: setup ## The main job end to end, offline: pipeline -> TorchServe -> predictions -> monitoring -> stop
+	scripts/demo.sh
+
 .PHONY: data
 data: setup ## Download the Kaggle Cats and Dogs photos to data/raw (N=500: a balanced subset only)
 	$(PY) -m training.download --out-dir data/raw $(if $(N),--limit $(N))

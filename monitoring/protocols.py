@@ -1,7 +1,7 @@
 """One image -> one HTTP request, and its response -> one prediction, for each inference protocol.
 
 The three routes the server speaks (DESIGN.md, "Inference API"):
-- native: `POST {base}/predictions/{model}[/{version}]`, raw image bytes;
+- native: `POST {base}/predictions/{model}[/{version}]`, raw image bytes (the only versioned route);
 - v1 (KServe): `POST {base}/v1/models/{model}:predict`, `{"instances": [{"data": b64}]}`;
 - v2 (Open Inference Protocol): `POST {base}/v2/models/{model}/infer`, one BYTES input.
 Anything unexpected in a response raises `BadResponse`, which the caller records against the item.
@@ -35,16 +35,21 @@ class Endpoint:
     def __post_init__(self) -> None:
         if self.protocol not in PROTOCOLS:
             raise ValueError(f"unknown protocol {self.protocol!r}; choose one of {', '.join(PROTOCOLS)}")
+        if self.version and self.protocol != "native":
+            # TorchServe 0.12 answers 404 to .../versions/{v}:predict and .../versions/{v}/infer.
+            raise ValueError(
+                "TorchServe serves an explicit model version on the native route only; "
+                "use --protocol native with --model-version"
+            )
 
     @property
     def url(self) -> str:
         base = self.base_url.rstrip("/")
-        versioned = f"/versions/{self.version}" if self.version else ""
         if self.protocol == "native":
             return f"{base}/predictions/{self.model}" + (f"/{self.version}" if self.version else "")
         if self.protocol == "v1":
-            return f"{base}/v1/models/{self.model}{versioned}:predict"
-        return f"{base}/v2/models/{self.model}{versioned}/infer"
+            return f"{base}/v1/models/{self.model}:predict"
+        return f"{base}/v2/models/{self.model}/infer"
 
 
 @dataclass(frozen=True)
