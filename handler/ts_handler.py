@@ -4,8 +4,7 @@ TorchServe imports this file as the .mar's handler (it must define exactly one c
 core from the model directory, hands each batch to InferenceService, and maps the answers back:
 per-request HTTP status via `context.set_response_status(code, phrase, idx)`, a JSON body and content
 type for every request, and the handler metrics declared in the server's metrics config
-(see serving/ and /tmp/team/metrics-contract.md): PredictionsPerLabel, PredictionConfidence,
-PreprocessTimeMs.
+(serving/metrics.yaml): PredictionsPerLabel, PredictionConfidence, PreprocessTimeMs.
 """
 
 from __future__ import annotations

@@ -24,12 +24,14 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring import OUT_DIR, drift, tracking
-from monitoring.collect import collect
-from monitoring.plots import plot_confusion
-from monitoring.protocols import PROTOCOLS, Endpoint
-from monitoring.sources import load_items
-from monitoring.summary import summarize
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain script from any directory
+
+from monitoring import OUT_DIR, drift, tracking  # noqa: E402
+from monitoring.collect import collect  # noqa: E402
+from monitoring.plots import plot_confusion  # noqa: E402
+from monitoring.protocols import PROTOCOLS, Endpoint  # noqa: E402
+from monitoring.sources import load_items  # noqa: E402
+from monitoring.summary import summarize  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -22,7 +22,7 @@ VERSIONS = ("1.0", "2.0")
 @pytest.fixture(scope="session")
 def catsdogs_store(tmp_path_factory) -> Path:
     """A model store holding catsdogs-1.0.mar and catsdogs-2.0.mar (different seeds, so different weights)."""
-    from serving.package import build_archive  # the handler engineer's tool; imported lazily
+    from serving.package import build_archive  # imported lazily
     from training.model import CatsDogsNet
 
     store = tmp_path_factory.mktemp("model-store")
