@@ -1,8 +1,12 @@
 """The baseline CNN: N x 3 x 224 x 224 normalised RGB -> N x 2 logits (0 = cat, 1 = dog).
 
-A small residual network whose strided stem brings 224 px down to 28 px early, so it trains fast on
-a 2-core CPU. TorchServe's eager loader packs this file as the model file and requires it to define
-exactly one class, so blocks are built from stock layers rather than classes of their own.
+A small residual network (~2.7M parameters) built for a 2-core CPU. Its stem is a space-to-depth
+step (PixelUnshuffle: each 4x4 pixel patch becomes 48 channels at 56 x 56) and two convolutions down
+to 28 px: no full-resolution convolution, whose backward pass dominated the step time on the CPU.
+Five residual blocks then go 28 -> 14 -> 7 px. It is fully convolutional, so training may feed
+smaller crops (train.crop_size) while evaluation and serving use 224 px. TorchServe's eager loader
+packs this file as the model file and requires it to define exactly one class, so blocks are built
+from stock layers rather than classes of their own.
 """
 
 from __future__ import annotations
@@ -26,9 +30,9 @@ class CatsDogsNet(nn.Module):
         super().__init__()
         w = width
         self.stem = nn.Sequential(
-            _conv_bn(3, w, stride=2),  # 112
-            _conv_bn(w, 2 * w, stride=2),  # 56
-            _conv_bn(2 * w, 2 * w, stride=2),  # 28
+            nn.PixelUnshuffle(4),  # 224 -> 56 px, 3 -> 48 channels, nothing lost
+            _conv_bn(48, w),  # 56
+            _conv_bn(w, 2 * w, stride=2),  # 28
         )
         # (in, out, stride) of each residual block: 28 -> 14 -> 7 px.
         plan = [(2 * w, 2 * w, 1), (2 * w, 4 * w, 2), (4 * w, 4 * w, 1), (4 * w, 8 * w, 2), (8 * w, 8 * w, 1)]
@@ -45,6 +49,13 @@ class CatsDogsNet(nn.Module):
         self.head = nn.Sequential(
             nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(8 * w, num_classes)
         )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+        for body in self.bodies:
+            # Each residual block starts as the identity (its last BatchNorm scale is 0): a deep net
+            # then trains like a shallow one at first, which speeds up the early epochs.
+            nn.init.zeros_(body[-1][1].weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.stem(x)

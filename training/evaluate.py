@@ -1,0 +1,144 @@
+"""Score the trained model on the test split: metrics.json, plots for `dvc plots`, a drift reference.
+
+Run: python -m training.evaluate --data-dir data/prepared --model-dir models --metrics metrics.json \
+         --plots-dir plots [--params params.yaml]
+(the `evaluate` stage of dvc.yaml). Writes
+- metrics.json: test accuracy, macro precision/recall/F1 and per-class numbers (`dvc metrics show`);
+- plots/confusion.csv (actual,predicted per picture: DVC's confusion template), confusion_matrix.png,
+  confidence.png;
+- plots/reference_predictions.json: each test picture's file, label, prediction and prob_dog, plus the
+  predicted-label mix and confidence histogram: the baseline monitoring compares live traffic to.
+The metrics are also logged to the training run named in models/mlflow_run.json, when its store is there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from handler.preprocess import CLASS_NAMES
+from training import tracking
+from training.figures import save_confusion_matrix
+from training.metrics import classification_metrics, predict_logits
+from training.model import CatsDogsNet
+from training.params import EvaluateParams, load_section
+
+logger = logging.getLogger(__name__)
+
+CONFIDENCE_BINS = np.linspace(0.5, 1.0, 11)  # the winning class's probability is always >= 0.5
+
+
+def load_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    path = Path(data_dir) / "test.npz"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the prepare stage first")
+    with np.load(path) as data:
+        return data["images"], data["labels"].astype(np.int64), data["files"].astype(str)
+
+
+def load_model(model_dir: Path) -> CatsDogsNet:
+    path = Path(model_dir) / "model.pt"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run the train stage first")
+    model = CatsDogsNet()
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    return model.to(memory_format=torch.channels_last).eval()
+
+
+def reference(files: np.ndarray, labels: np.ndarray, prob_dog: np.ndarray) -> dict:
+    predicted = (prob_dog >= 0.5).astype(int)
+    confidence = np.maximum(prob_dog, 1 - prob_dog)
+    counts, _ = np.histogram(confidence, bins=CONFIDENCE_BINS)
+    return {
+        "split": "test",
+        "class_names": list(CLASS_NAMES),
+        "predicted_mix": {name: float(np.mean(predicted == i)) for i, name in enumerate(CLASS_NAMES)},
+        "confidence_histogram": {"bin_edges": CONFIDENCE_BINS.round(2).tolist(), "counts": counts.tolist()},
+        "mean_confidence": float(confidence.mean()),
+        "items": [
+            {"file": f, "label": CLASS_NAMES[y], "predicted": CLASS_NAMES[p], "prob_dog": round(float(d), 6)}
+            for f, y, p, d in zip(files, labels, predicted, prob_dog)
+        ],
+    }
+
+
+def write_plots(plots_dir: Path, labels: np.ndarray, prob_dog: np.ndarray, matrix: list[list[int]]) -> None:
+    plots_dir.mkdir(parents=True, exist_ok=True)
+    predicted = (prob_dog >= 0.5).astype(int)
+    with (plots_dir / "confusion.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["actual", "predicted"])
+        writer.writerows((CLASS_NAMES[y], CLASS_NAMES[p]) for y, p in zip(labels, predicted))
+    save_confusion_matrix(matrix, plots_dir / "confusion_matrix.png", "test split")
+    fig = Figure(figsize=(5, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    for i, name in enumerate(CLASS_NAMES):
+        ax.hist(prob_dog[labels == i], bins=20, range=(0, 1), alpha=0.6, label=f"actual {name}")
+    ax.set_xlabel("predicted probability of dog")
+    ax.set_ylabel("pictures")
+    ax.legend()
+    fig.savefig(plots_dir / "confidence.png", dpi=100)
+
+
+def log_to_training_run(model_dir: Path, summary: dict, plots_dir: Path) -> None:
+    """Add the test metrics to the MLflow run that trained the model, if that store is reachable."""
+    info = tracking.read_run_info(model_dir)
+    if info is None:
+        logger.info("no %s in %s: metrics not logged to MLflow", tracking.RUN_INFO, model_dir)
+        return
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.set_tracking_uri(info["tracking_uri"])
+        with mlflow.start_run(run_id=info["run_id"]):
+            mlflow.log_metrics({f"test_{k}": v for k, v in summary.items() if isinstance(v, float)})
+            mlflow.log_artifacts(str(plots_dir), artifact_path="evaluation")
+    except MlflowException as e:
+        logger.warning("could not log to MLflow run %s at %s: %s", info["run_id"], info["tracking_uri"], e)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics JSON to write")
+    parser.add_argument("--plots-dir", type=Path, required=True)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        params = load_section(args.params, "evaluate", EvaluateParams)
+        images, labels, files = load_test(args.data_dir)
+        model = load_model(args.model_dir)
+    except (ValueError, FileNotFoundError, RuntimeError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(params.threads)
+    logits = predict_logits(model, images, params.batch_size, params.bf16)
+    prob_dog = torch.softmax(logits, 1)[:, 1].numpy()
+    scores = classification_metrics(labels, (prob_dog >= 0.5).astype(int))
+    summary = {"accuracy": scores["accuracy"], **scores["macro"], "n": scores["n"],
+               "per_class": scores["per_class"]}
+    args.metrics.parent.mkdir(parents=True, exist_ok=True)
+    args.metrics.write_text(json.dumps(summary, indent=2) + "\n")
+    write_plots(args.plots_dir, labels, prob_dog, scores["confusion_matrix"])
+    (args.plots_dir / "reference_predictions.json").write_text(
+        json.dumps(reference(files, labels, prob_dog), indent=2) + "\n")
+    log_to_training_run(args.model_dir, summary, args.plots_dir)
+    print(f"test accuracy {summary['accuracy']:.4f}  precision {summary['precision']:.4f}  "
+          f"recall {summary['recall']:.4f}  f1 {summary['f1']:.4f}  on {summary['n']} pictures "
+          f"-> {args.metrics}, {args.plots_dir}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
