@@ -164,7 +164,10 @@ class TorchServe:
         names = self._names or [MODEL_NAME]
         deadline = time.monotonic() + timeout
         while True:
-            if self.pid is None or (self._process is not None and self._process.poll() is not None):
+            # Our own child is asked directly: right after fork its command line is still the
+            # parent's, so the run-folder check behind `pid` could miss it for a moment.
+            gone = self._process.poll() is not None if self._process is not None else self.pid is None
+            if gone:
                 raise ServerError(f"TorchServe exited during start-up; see {self.log_file}:\n{self.tail()}")
             if all(self._model_ready(name) for name in names):
                 return self
@@ -191,7 +194,8 @@ class TorchServe:
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server of this run folder (TERM, then KILL after `timeout`). False if none ran."""
-        pid = self.pid
+        own = self._process is not None and self._process.poll() is None
+        pid = self._process.pid if own else self.pid
         self.pid_file.unlink(missing_ok=True)
         if pid is None:
             return False
