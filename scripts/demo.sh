@@ -20,7 +20,7 @@ metrics = json.load(open("metrics.json"))
 kind = "the embedded SYNTHETIC dataset (drawings, not photos)" if report["synthetic"] else report["source"]
 counts = report["counts"]
 print(f"data: {kind}: {counts['kept']} images kept, {counts['skipped']} skipped, {counts['duplicates']} duplicates")
-print(f"test split: accuracy {metrics['accuracy']:.3f}, macro F1 {metrics['macro']['f1']:.3f}")
+print(f"test split: accuracy {metrics['accuracy']:.3f}, F1 {metrics['f1']:.3f} ({metrics['n']} images)")
 PY
 
 step "2/5 TorchServe on models/catsdogs.mar (logs in $run_dir)"
@@ -29,7 +29,12 @@ trap 'step "stopping TorchServe"; python -m serving.serve stop --run-dir "$run_d
 python -m serving.serve start --run-dir "$run_dir"
 
 step "3/5 Smoke test: /ping, a cat and a dog on the native, KServe v1 and OIP v2 routes, and garbage -> 400"
-python scripts/smoke_test.py "$url" --timeout 60
+# Pictures of the kind the model learnt from: the synthetic drawings when it was trained on them.
+images=()
+if python -c 'import json, sys; sys.exit(not json.load(open("data/prepared/report.json"))["synthetic"])'; then
+  images=(--images data/synthetic)
+fi
+python scripts/smoke_test.py "$url" --timeout 60 "${images[@]}"
 
 step "4/5 A labelled batch (the test split) against the live endpoint, with drift vs the evaluate stage"
 python scripts/collect_predictions.py "$url" --source data/prepared/test.npz \

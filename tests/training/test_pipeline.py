@@ -36,6 +36,7 @@ def repo(repo_root, tmp_path_factory) -> tuple[Path, dict[str, str]]:
             shutil.copy2(source, copy / name)
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["synthetic"]["per_class"] = 12
+    params["prepare"]["raw_dir"] = "data/synthetic"  # the offline default, whatever this checkout uses
     params["train"].update(epochs=1, batch_size=8, num_workers=0)
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH", "DVC_"))}
