@@ -1,12 +1,15 @@
-"""Fixtures every test tier shares: the real photos when present, free loopback ports."""
+"""Fixtures every test tier shares: the real photos when present, free loopback ports, metric scrapes."""
 
 from __future__ import annotations
 
 import os
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The shared real photos sit beside the project on development and CI machines; a user's clone lacks
@@ -32,3 +35,22 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def scrape_metrics_until(metrics_url: str, ready: Callable[[str], bool], timeout: float = 15.0) -> str:
+    """The first /metrics text for which `ready` holds.
+
+    TorchServe's frontend learns handler metrics by parsing the worker's log stream, after the
+    response has gone out, so a scrape right after a request may not show it yet.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        text = requests.get(f"{metrics_url}/metrics", timeout=10).text
+        if ready(text) or time.monotonic() > deadline:
+            return text
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def scrape_until() -> Callable[..., str]:
+    return scrape_metrics_until

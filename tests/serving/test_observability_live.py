@@ -16,41 +16,49 @@ ACCESS_LINE = re.compile(
 )
 
 
-def _metric(text: str, name: str, **labels: str) -> float:
-    """Sum of the samples of `name` whose labels include `labels`."""
-    total, found = 0.0, False
-    for line in text.splitlines():
-        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
-            total += float(line.rsplit(" ", 1)[1])
-            found = True
-    assert found, f"no {name}{labels} in /metrics"
-    return total
+def _metric(text: str, name: str, **labels: str) -> float | None:
+    """Sum of the samples of `name` whose labels include `labels`; None when there are none."""
+    values = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items())
+    ]
+    return sum(values) if values else None
 
 
-def test_metrics_count_requests_and_handler_metrics(torchserve, photos):
-    url = f"{torchserve.metrics_url}/metrics"
+# What one native request and one two-image v1 request add to each counter, after the warm-up.
+EXPECTED_INCREASE = {
+    ("ts_inference_requests_total", "model_name"): 4,
+    ("PredictionsPerLabel", "ModelName"): 5,
+    ("PredictionConfidence_count", "ModelName"): 5,
+    ("PreprocessTimeMs_count", "ModelName"): 4,
+}
+
+
+def _counters(text: str) -> dict[str, float | None]:
+    return {name: _metric(text, name, **{label: "catsdogs"}) for name, label in EXPECTED_INCREASE}
+
+
+def test_metrics_count_requests_and_handler_metrics(torchserve, photos, scrape_until):
     with requests.Session() as session:
         post_native(session, torchserve.inference_url, photos["cat"])  # every metric exists from here on
-        before = session.get(url, timeout=10).text
+        before = _counters(
+            scrape_until(torchserve.metrics_url, lambda t: None not in _counters(t).values())
+        )
+        assert None not in before.values(), f"metrics missing after a prediction: {before}"
         for _ in range(3):
             assert post_native(session, torchserve.inference_url, photos["dog"]).status_code == 200
         assert post_v1(session, torchserve.inference_url, [photos["cat"], photos["dog"]]).status_code == 200
-        after = session.get(url, timeout=10)
-    assert after.status_code == 200 and "text/plain" in after.headers["Content-Type"]
-    text = after.text
-    assert (
-        _metric(text, "ts_inference_requests_total", model_name="catsdogs")
-        - _metric(before, "ts_inference_requests_total", model_name="catsdogs")
-        == 4
-    )
-    assert (
-        _metric(text, "PredictionsPerLabel", ModelName="catsdogs") - _metric(before, "PredictionsPerLabel")
-        == 5
-    )
-    assert _metric(text, "PredictionConfidence_count") - _metric(before, "PredictionConfidence_count") == 5
-    assert _metric(text, "PreprocessTimeMs_count") - _metric(before, "PreprocessTimeMs_count") == 4
+        expected = {name: before[name] + n for (name, _), n in EXPECTED_INCREASE.items()}
+        text = scrape_until(
+            torchserve.metrics_url,
+            lambda t: all((v or 0) >= expected[k] for k, v in _counters(t).items()),
+        )
+        response = session.get(f"{torchserve.metrics_url}/metrics", timeout=10)
+    assert response.status_code == 200 and "text/plain" in response.headers["Content-Type"]
+    assert _counters(text) == expected
     for name in ("ts_inference_latency_microseconds", "ts_queue_latency_microseconds", "Requests2XX"):
-        assert _metric(text, name) > 0
+        assert (_metric(text, name) or 0) > 0, name
 
 
 def test_access_log_has_method_path_status_latency_and_no_bodies_or_secrets(torchserve, photos):
