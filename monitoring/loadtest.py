@@ -33,6 +33,7 @@ from monitoring.protocols import Endpoint
 from serving.package import PackageError, build_archive
 from serving.ports import Ports
 from serving.server import ModelSpec, ServerError, TorchServe
+from serving.store import read_model_config
 from serving.versions import VersionError, Versions
 from training.model import CatsDogsNet
 
@@ -111,7 +112,7 @@ def switch_scenario(
 
 def in_flight_bound(server: TorchServe) -> int:
     """Requests one worker can hold at once: its batch size (a worker takes one batch at a time)."""
-    return max(spec.batch_size for spec in server.models)
+    return max(read_model_config(server.model_store / spec.mar).get("batchSize", 1) for spec in server.models)
 
 
 def table(rows: list[tuple[str, LoadResult]], bound: int) -> str:
@@ -151,7 +152,7 @@ def run_scenarios(args: argparse.Namespace, image: bytes) -> tuple[list[tuple[st
                 ("worker fault", fault_scenario(server, image, args.clients, args.duration, args.kill_at))
             )
             rows.append(("version switch", switch_scenario(server, image, args.clients, args.duration)))
-    return rows, in_flight_bound(server)
+        return rows, in_flight_bound(server)  # while the store still exists
 
 
 def _ms(value: float | None) -> str:

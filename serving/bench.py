@@ -2,10 +2,12 @@
 
     python -m serving.bench [--seconds 6] [--images DIR] [--out bench.md]
 
-In-process = decode + preprocess + forward with the handler's runtime-neutral core, one thread,
-one image at a time. Served = HTTP POST of the same image bytes to /predictions/catsdogs from N
-client threads (keep-alive connections), end to end. Every point runs for a fixed time after a
-warm-up, so the whole run takes a predictable ~2-3 minutes. Uses models/model.pt when it exists,
+In-process = the handler's runtime-neutral core (handler/service.py: parse, decode, preprocess,
+forward, answer), one thread, one request at a time: what the TorchServe adapter calls. Served = HTTP POST of the same image bytes to /predictions/catsdogs from N
+client threads (keep-alive connections), end to end, for four setups: the shipped one (the
+archive's batching from params.yaml, 2 workers x 1 thread), no batching, larger batches, and
+1 worker x 2 threads. Every point runs for a fixed time after a warm-up, so the whole run takes a
+predictable ~3-4 minutes. Uses models/model.pt when it exists,
 else a freshly initialised CatsDogsNet (speed does not depend on the weights); the real photos when
 present, else synthetic drawings. Prints a Markdown table and the two targets:
 served p50 <= 1.5 x in-process p50 at concurrency 1, and >= 200 images/s at concurrency 8.
@@ -21,6 +23,7 @@ import json
 import logging
 import os
 import platform
+import shutil
 import sys
 import tempfile
 import threading
@@ -30,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serving.package import build_archive
+from serving.package import Batching, PackageError, build_archive, read_params
 from serving.ports import Ports
 from serving.server import ModelSpec, TorchServe
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
@@ -38,6 +41,7 @@ from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES_PER_CLASS = 32
+WARM_UP_S = 6.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,15 +49,18 @@ class Setup:
     name: str
     workers: int
     threads: int
-    batch_size: int = 1
-    max_batch_delay_ms: int = 5
+    batching: Batching
 
 
-SETUPS = (
-    Setup("TorchServe 2 workers x 1 thread (shipped)", workers=2, threads=1),
-    Setup("TorchServe 2 workers x 1 thread, batch 8 / 5 ms", workers=2, threads=1, batch_size=8),
-    Setup("TorchServe 1 worker x 2 threads", workers=1, threads=2),
-)
+def setups(shipped: Batching) -> tuple[Setup, ...]:
+    """The shipped setup (the archive's batching from params.yaml, 2 single-thread workers) first."""
+    batch = f"batch {shipped.size} / {shipped.max_delay_ms} ms"
+    return (
+        Setup(f"TorchServe 2 workers x 1 thread, {batch} (shipped)", 2, 1, shipped),
+        Setup("TorchServe 2 workers x 1 thread, no batching", 2, 1, Batching(size=1)),
+        Setup("TorchServe 2 workers x 1 thread, batch 8 / 5 ms", 2, 1, Batching(size=8, max_delay_ms=5)),
+        Setup(f"TorchServe 1 worker x 2 threads, {batch}", 1, 2, shipped),
+    )
 CONCURRENCY = (1, 4, 8)
 
 
@@ -119,21 +126,29 @@ def prepare_model(work: Path) -> tuple[Path, str]:
 
 
 def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:
+    """The handler's runtime-neutral core on one thread, one request at a time: exactly the work the
+    TorchServe adapter hands it (parse the request, decode, preprocess, forward, build the answer)."""
     from handler.inference import Classifier
+    from handler.protocols import RawRequest
+    from handler.service import InferenceService
 
     torch.set_num_threads(1)
     classifier = Classifier.load(
         REPO_ROOT / "training" / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "bench"
     )
+    service = InferenceService(classifier, "catsdogs", max_instances=32)
     latencies, deadline, i = [], time.monotonic() + seconds + 1.0, 0
     warm_until = time.monotonic() + 1.0
     while (now := time.monotonic()) < deadline:
         started = time.perf_counter()
-        classifier.predict(np.stack([classifier.decode(images[i % len(images)])]))  # as the service batches
+        request = RawRequest({"body": images[i % len(images)]}, {"body": "application/octet-stream"})
+        [answer] = service.answer([request])
         if now >= warm_until:
             latencies.append((time.perf_counter() - started) * 1000)
+        if answer.status != 200:
+            raise RuntimeError(f"in-process answer {answer.status}: {answer.body}")
         i += 1
-    return Point("in-process, 1 thread (decode + preprocess + forward)", 1, latencies, seconds)
+    return Point("in-process, 1 thread (parse + decode + preprocess + forward + answer)", 1, latencies, seconds)
 
 
 def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name: str) -> Point:
@@ -181,16 +196,17 @@ def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name
     return point
 
 
-def served(store: Path, run_dir: Path, setup: Setup, images: list[bytes], seconds: float) -> list[Point]:
-    spec = ModelSpec(
-        "catsdogs.mar",
-        workers=setup.workers,
-        batch_size=setup.batch_size,
-        max_batch_delay_ms=setup.max_batch_delay_ms,
-    )
-    server = TorchServe(store, run_dir, ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
+def served(model_dir: Path, work: Path, setup: Setup, images: list[bytes], seconds: float) -> list[Point]:
+    store = work / "store"
+    shutil.rmtree(store, ignore_errors=True)
+    store.mkdir(parents=True)
+    build_archive(model_dir, "bench", store / "catsdogs.mar", batching=setup.batching)
+    spec = ModelSpec("catsdogs.mar", workers=setup.workers)
+    server = TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
     with server:
-        drive(server.ports.inference, images, 2, 2.0, "warm-up")
+        # Steady state: Java's JIT needs a few thousand requests before the frontend costs what it
+        # will (measured: ~4 ms of CPU a request after 2 s, ~2 ms after 8 s).
+        drive(server.ports.inference, images, 8, WARM_UP_S, "warm-up")
         return [drive(server.ports.inference, images, c, seconds, setup.name) for c in CONCURRENCY]
 
 
@@ -209,22 +225,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=6.0, help="measured seconds per point")
     parser.add_argument("--images", type=Path, help="folder with cats/ and dogs/ (default: shared photos)")
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--params", type=Path, default=REPO_ROOT / "params.yaml", help="shipped batching")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
+    try:
+        plan = setups(Batching.from_params(read_params(args.params).get("batching")))
+    except PackageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     images, images_note = load_images(args.images)
     with tempfile.TemporaryDirectory(prefix="bench-serve-") as tmp:
         work = Path(tmp)
         model_dir, model_note = prepare_model(work)
-        (work / "store").mkdir()
-        build_archive(model_dir, "bench", work / "store" / "catsdogs.mar")
         report = [conditions(images_note, model_note, args.seconds), ""]
         print(report[0], flush=True)
         points = [in_process(model_dir, images, args.seconds)]
-        for number, setup in enumerate(SETUPS):
+        for number, setup in enumerate(plan):
             print(f"running: {setup.name} ...", flush=True)
-            points += served(work / "store", work / f"run{number}", setup, images, args.seconds)
-    baseline, shipped = points[0], [p for p in points if p.setup == SETUPS[0].name]
+            points += served(model_dir, work / f"setup{number}", setup, images, args.seconds)
+    baseline, shipped = points[0], [p for p in points if p.setup == plan[0].name]
     ratio = np.median(shipped[0].latencies_ms) / np.median(baseline.latencies_ms)
     best_c8 = max(len(p.latencies_ms) / p.seconds for p in points if p.concurrency == 8)
     shipped_c8 = len(shipped[-1].latencies_ms) / shipped[-1].seconds

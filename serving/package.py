@@ -5,8 +5,13 @@
 
 The archive holds model.py (training/model.py: the one-class model file), model.pt (the state_dict),
 index_to_name.json, ts_handler.py (the entry point), the whole `handler/` package and
-model-config.yaml (the handler settings, from params `package.handler`). TorchServe unpacks it into
-one directory on sys.path, so `from handler.inference import ...` works there as in the repo.
+model-config.yaml: the handler settings (params `package.handler`) and TorchServe's dynamic batching
+(`batchSize`, `maxBatchDelay`; params `package.batching`, defaults in Batching). Batching travels
+with the archive because it is a property of the model's speed, measured with it (`make
+bench-serve`): every server that loads the archive, local, container or KServe, batches the same
+way, and TorchServe lets an archive's setting win over its own defaults. TorchServe unpacks the
+archive into one directory on sys.path, so `from handler.inference import ...` works there as in
+the repo.
 torch-model-archiver always writes `<model-name>.mar`, so it writes into a private temp dir and the
 result is renamed to --out: several versions can sit side by side in one model store.
 """
@@ -14,6 +19,7 @@ result is renamed to --out: several versions can sit side by side in one model s
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import re
@@ -39,15 +45,46 @@ HANDLER_DIR = REPO_ROOT / "handler"
 STATE_DICT = "model.pt"
 LABELS = "index_to_name.json"
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")  # becomes part of TorchServe's paths
-PARAM_KEYS = {"version", "handler"}
+PARAM_KEYS = {"version", "handler", "batching"}
 
 
 class PackageError(Exception):
     """A packaging input is missing or wrong; the message says which and what to do."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Batching:
+    """TorchServe's dynamic batching of this archive: a worker takes up to `size` queued requests at
+    once, waiting at most `max_delay_ms` for the next one. The defaults are the measured best on two
+    cores (README, benchmark): with 1 ms a lone request barely waits, while under load the queue
+    already holds the batch and one forward pass serves several requests."""
+
+    size: int = 4
+    max_delay_ms: int = 1
+
+    @classmethod
+    def from_params(cls, raw: Mapping[str, Any] | None) -> Batching:
+        raw = dict(raw or {})
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise PackageError(f"unknown package.batching keys {unknown}; known: size, max_delay_ms")
+        batching = cls(**raw)
+        for name, value in vars(batching).items():
+            # TorchServe ignores an archive's value <= 0 and falls back to its own (100 ms delay).
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise PackageError(f"package.batching.{name} must be a whole number >= 1, got {value!r}")
+        return batching
+
+    def model_config(self) -> dict[str, int]:
+        return {"batchSize": self.size, "maxBatchDelay": self.max_delay_ms}
+
+
 def build_archive(
-    model_dir: Path, version: str, out: Path, handler_settings: Mapping[str, Any] | None = None
+    model_dir: Path,
+    version: str,
+    out: Path,
+    handler_settings: Mapping[str, Any] | None = None,
+    batching: Batching = Batching(),
 ) -> Path:
     """Write the .mar for `model_dir`'s model.pt at `out` (replacing it) and return `out`."""
     if not VERSION_PATTERN.match(version):
@@ -71,7 +108,7 @@ def build_archive(
         shutil.copytree(HANDLER_DIR, extra / "handler", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         shutil.copy(labels, extra / LABELS)
         config = staging / "model-config.yaml"
-        config.write_text(yaml.safe_dump({"handler": settings}), encoding="utf-8")
+        config.write_text(yaml.safe_dump({**batching.model_config(), "handler": settings}), encoding="utf-8")
         _run_archiver(staging, version, state_dict, extra, config)
         built = staging / "export" / f"{MODEL_NAME}.mar"
         name, built_version = read_manifest(built)
@@ -125,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "--model-dir", type=Path, default=Path("models"), help="holds model.pt and index_to_name.json"
     )
     parser.add_argument(
-        "--params", type=Path, help="params.yaml: version and handler settings under `package:`"
+        "--params", type=Path, help="params.yaml: version, handler and batching settings under `package:`"
     )
     parser.add_argument("--version", help="archive version (overrides params)")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .mar")
@@ -136,11 +173,15 @@ def main(argv: list[str] | None = None) -> int:
         version = args.version or params.get("version")
         if not version:
             raise PackageError("no version: pass --version or --params with package.version")
-        out = build_archive(args.model_dir, version, args.out, params.get("handler"))
+        batching = Batching.from_params(params.get("batching"))
+        out = build_archive(args.model_dir, version, args.out, params.get("handler"), batching)
     except PackageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print(f"wrote {out} ({MODEL_NAME} version {version}, {out.stat().st_size / 1e6:.1f} MB)")
+    print(
+        f"wrote {out} ({MODEL_NAME} version {version}, {out.stat().st_size / 1e6:.1f} MB, "
+        f"batches of up to {batching.size} within {batching.max_delay_ms} ms)"
+    )
     return 0
 
 

@@ -45,12 +45,11 @@ class ServerError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """One archive in the model store to load at start, with its worker and batching settings."""
+    """One archive in the model store to load at start, with its worker count. (Batching is the
+    archive's own setting: serving/package.py Batching.)"""
 
     mar: str = f"{MODEL_NAME}.mar"
     workers: int | None = None  # None: the config's default_workers_per_model
-    batch_size: int = 1
-    max_batch_delay_ms: int = 5  # how long a worker waits to fill a batch (only when batch_size > 1)
 
 
 @dataclass
@@ -99,11 +98,7 @@ class TorchServe:
         per_model: dict[str, dict] = {}
         for spec in self.models:
             name, version = archives[spec.mar]
-            settings = {
-                "marName": spec.mar,
-                "batchSize": spec.batch_size,
-                "maxBatchDelay": spec.max_batch_delay_ms,
-            }
+            settings: dict = {"marName": spec.mar}
             if spec.workers is not None:
                 settings.update(minWorkers=spec.workers, maxWorkers=spec.workers)
             per_model.setdefault(name, {})[version] = settings

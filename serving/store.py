@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import zipfile
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 MODEL_NAME = "catsdogs"
 
@@ -28,6 +31,19 @@ def read_manifest(mar: Path) -> tuple[str, str]:
         raise ArchiveError(f"{mar} does not exist") from e
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, TypeError) as e:
         raise ArchiveError(f"{mar} is not a model archive with a name and version: {e}") from e
+
+
+def read_model_config(mar: Path) -> dict[str, Any]:
+    """The archive's model-config.yaml (batching, handler settings); {} when it has none."""
+    try:
+        with zipfile.ZipFile(mar) as archive:
+            manifest = json.loads(archive.read("MAR-INF/MANIFEST.json"))
+            name = manifest["model"].get("configFile")
+            return (yaml.safe_load(archive.read(name)) or {}) if name else {}
+    except FileNotFoundError as e:
+        raise ArchiveError(f"{mar} does not exist") from e
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, yaml.YAMLError, TypeError) as e:
+        raise ArchiveError(f"{mar} has no readable model config: {e}") from e
 
 
 def versions_in_store(model_store: Path, name: str = MODEL_NAME) -> dict[str, str]:

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from handler.preprocess import IMAGE_SIZE
-from training.augment import train_loader
+from training.augment import batch_mixer, train_loader
 from training.model import CatsDogsNet
 from training.params import TrainParams, load_section
 from training.train import make_optimizer, seed_everything, train_step
@@ -37,12 +37,12 @@ def images_per_second(params: TrainParams, steps: int) -> float:
     labels = rng.integers(0, 2, size=n).astype(np.int64)
     model = CatsDogsNet().to(memory_format=torch.channels_last).train()
     optimizer, loss_fn = make_optimizer(model, params), nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
-    batches = iter(train_loader(images, labels, params))
+    mixer, batches = batch_mixer(params), iter(train_loader(images, labels, params))
     for _ in range(WARMUP_STEPS):
-        train_step(model, optimizer, loss_fn, *next(batches), params.bf16)
+        train_step(model, optimizer, loss_fn, mixer, *next(batches), params.bf16)
     start = time.perf_counter()
     for pictures, targets in batches:
-        train_step(model, optimizer, loss_fn, pictures, targets, params.bf16)
+        train_step(model, optimizer, loss_fn, mixer, pictures, targets, params.bf16)
     return steps * params.batch_size / (time.perf_counter() - start)
 
 

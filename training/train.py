@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from handler.preprocess import CLASS_NAMES
 from training import tracking
-from training.augment import model_batch, train_loader
+from training.augment import BatchMixer, batch_mixer, model_batch, train_loader
 from training.figures import save_confusion_matrix, save_curves
 from training.metrics import confusion_matrix, loss_and_accuracy, predict_logits
 from training.model import CatsDogsNet
@@ -92,10 +92,12 @@ def ema_update(decay: float):
     return update
 
 
-def train_step(model, optimizer, loss_fn, pictures: torch.Tensor, labels: torch.Tensor, bf16: bool) -> float:
+def train_step(model, optimizer, loss_fn, mixer: BatchMixer, pictures: torch.Tensor, labels: torch.Tensor,
+               bf16: bool) -> float:
     """One optimisation step on a batch of augmented uint8 pictures; returns the batch loss."""
+    inputs, targets = mixer(model_batch(pictures), labels)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = loss_fn(model(model_batch(pictures)), labels)
+        loss = loss_fn(model(inputs), targets)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -116,6 +118,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
     # BatchNorm statistics): steadier than the last step's weights on a small dataset.
     averaged = AveragedModel(model, avg_fn=ema_update(params.ema_decay), use_buffers=True)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
+    mixer = batch_mixer(params)
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_acc": [], "seconds": []}
     best_acc, best_state = -1.0, copy.deepcopy(model.state_dict())
     total_steps, step, budget = params.epochs * len(loader), 0, params.max_minutes * 60
@@ -137,7 +140,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
                                    params.max_minutes)
                 for group in optimizer.param_groups:
                     group["lr"] = one_cycle_lr(progress, params)
-                losses.append(train_step(model, optimizer, loss_fn, pictures, labels, params.bf16))
+                losses.append(train_step(model, optimizer, loss_fn, mixer, pictures, labels, params.bf16))
                 averaged.update_parameters(model)
                 step += 1
                 bar.set_postfix(loss=f"{losses[-1]:.3f}")

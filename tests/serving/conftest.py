@@ -20,17 +20,26 @@ VERSIONS = ("1.0", "2.0")
 
 
 @pytest.fixture(scope="session")
-def catsdogs_store(tmp_path_factory) -> Path:
-    """A model store holding catsdogs-1.0.mar and catsdogs-2.0.mar (different seeds, so different weights)."""
+def model_dirs(tmp_path_factory) -> dict[str, Path]:
+    """{version: folder with model.pt + index_to_name.json}: seeded fresh weights, different per version."""
+    from training.model import CatsDogsNet  # imported lazily
+
+    dirs = {}
+    for seed, version in enumerate(VERSIONS):
+        dirs[version] = tmp_path_factory.mktemp(f"model-{version}")
+        torch.manual_seed(seed)
+        torch.save(CatsDogsNet().eval().state_dict(), dirs[version] / "model.pt")
+        (dirs[version] / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    return dirs
+
+
+@pytest.fixture(scope="session")
+def catsdogs_store(model_dirs, tmp_path_factory) -> Path:
+    """A model store holding catsdogs-1.0.mar and catsdogs-2.0.mar, packaged with the shipped settings."""
     from serving.package import build_archive  # imported lazily
-    from training.model import CatsDogsNet
 
     store = tmp_path_factory.mktemp("model-store")
-    for seed, version in enumerate(VERSIONS):
-        model_dir = tmp_path_factory.mktemp(f"model-{version}")
-        torch.manual_seed(seed)
-        torch.save(CatsDogsNet().eval().state_dict(), model_dir / "model.pt")
-        (model_dir / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    for version, model_dir in model_dirs.items():
         build_archive(model_dir, version, store / f"catsdogs-{version}.mar")
     return store
 

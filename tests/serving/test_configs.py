@@ -3,6 +3,7 @@ with the handler's metrics. No server needed."""
 
 from __future__ import annotations
 
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -142,7 +143,7 @@ def test_effective_config_points_at_the_run(tmp_path, fake_archive):
         store,
         tmp_path / "run",
         ports=ports,
-        models=[ModelSpec("catsdogs-1.0.mar", workers=1, batch_size=4)],
+        models=[ModelSpec("catsdogs-1.0.mar", workers=1)],
         overrides={"job_queue_size": "7"},
     )
     props = server.config()
@@ -152,6 +153,8 @@ def test_effective_config_points_at_the_run(tmp_path, fake_archive):
     assert (props["grpc_inference_port"], props["grpc_management_port"]) == ("1004", "1005")
     assert props["model_store"] == str(store.resolve())
     assert props["load_models"] == "catsdogs=catsdogs-1.0.mar"
-    assert '"1.0": {"marName": "catsdogs-1.0.mar", "batchSize": 4' in props["models"]
+    assert json.loads(props["models"]) == {
+        "catsdogs": {"1.0": {"marName": "catsdogs-1.0.mar", "minWorkers": 1, "maxWorkers": 1}}
+    }
     assert props["job_queue_size"] == "7"
     assert props["disable_token_authorization"] == "true"

@@ -17,8 +17,8 @@ import torch
 import yaml
 from PIL import Image
 
-from serving.package import PackageError, build_archive, main
-from serving.store import read_manifest, versions_in_store
+from serving.package import Batching, PackageError, build_archive, main
+from serving.store import read_manifest, read_model_config, versions_in_store
 from training.model import CatsDogsNet
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,7 +53,8 @@ def test_archive_holds_model_handler_package_labels_and_config(archive):
     assert {"model.py", "model.pt", "ts_handler.py", "index_to_name.json", "handler/preprocess.py"} <= names
     assert handler_modules <= names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert config == {"handler": {"max_instances": 8}}
+    assert config == {"handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1}
+    assert read_model_config(archive) == config
 
 
 def test_two_versions_coexist_under_distinct_names(model_dir, archive):
@@ -104,6 +105,24 @@ def test_cli_reads_version_from_params_and_reports_errors(model_dir, tmp_path, c
         == 1
     )
     assert "not found: train a model first" in capsys.readouterr().err
+
+
+def test_cli_takes_batching_from_params_and_refuses_what_torchserve_would_ignore(model_dir, tmp_path, capsys):
+    params = tmp_path / "params.yaml"
+    params.write_text('package:\n  version: "1.0"\n  batching: {size: 8, max_delay_ms: 3}\n')
+    out = tmp_path / "a.mar"
+    assert main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(out)]) == 0
+    assert read_model_config(out)["batchSize"] == 8 and read_model_config(out)["maxBatchDelay"] == 3
+    assert "batches of up to 8 within 3 ms" in capsys.readouterr().out
+    for bad, message in [
+        ("{max_delay_ms: 0}", "max_delay_ms must be a whole number >= 1, got 0"),
+        ("{size: 2.5}", "size must be a whole number >= 1, got 2.5"),
+        ("{sise: 4}", "unknown package.batching keys ['sise']"),
+    ]:
+        params.write_text(f'package:\n  version: "1.0"\n  batching: {bad}\n')
+        assert main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(out)]) == 1
+        assert message in capsys.readouterr().err
+    assert Batching.from_params(None) == Batching()
 
 
 LOADER = textwrap.dedent(

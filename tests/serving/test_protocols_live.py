@@ -138,15 +138,16 @@ def test_unknown_model_or_version_gets_404(torchserve, session, photos):
 
 
 @pytest.fixture(scope="module")
-def batching_server(catsdogs_store, tmp_path_factory):
+def batching_server(model_dirs, tmp_path_factory):
     """One worker batching up to 4 requests for up to 500 ms, so concurrent requests share a batch."""
+    from serving.package import Batching, build_archive
     from serving.ports import Ports
     from serving.server import ModelSpec, TorchServe
 
-    spec = ModelSpec("catsdogs-1.0.mar", workers=1, batch_size=4, max_batch_delay_ms=500)
-    with TorchServe(
-        catsdogs_store, tmp_path_factory.mktemp("batching"), ports=Ports.free(), models=[spec]
-    ) as server:
+    store = tmp_path_factory.mktemp("batching-store")
+    build_archive(model_dirs["1.0"], "1.0", store / "catsdogs.mar", batching=Batching(size=4, max_delay_ms=500))
+    spec = ModelSpec("catsdogs.mar", workers=1)
+    with TorchServe(store, tmp_path_factory.mktemp("batching"), ports=Ports.free(), models=[spec]) as server:
         yield server
 
 

@@ -12,6 +12,7 @@ import pytest
 import requests
 
 from serving import predict, serve
+from serving.package import Batching
 from serving.ports import Ports
 from serving.server import ModelSpec, ServerError, TorchServe
 from serving.smoke import main as smoke_main
@@ -149,3 +150,18 @@ def test_local_server_listens_on_loopback_only(torchserve):
         with socket.socket() as s:
             s.settimeout(2)
             assert s.connect_ex((addresses[0], port)) != 0, f"port {port} answers on {addresses[0]}"
+
+
+def test_every_server_batches_as_the_archive_says(torchserve, catsdogs_store):
+    """Loaded at start-up and registered at runtime, a version takes batchSize/maxBatchDelay from its .mar."""
+    versions = Versions(torchserve.management_url, catsdogs_store)
+    versions.register("2.0")
+    try:
+        answer = requests.get(f"{torchserve.management_url}/models/catsdogs/all", timeout=10).json()
+    finally:
+        versions.unregister("2.0")
+    shipped = Batching()  # what catsdogs_store's archives were packaged with
+    assert {(v["modelVersion"], v["batchSize"], v["maxBatchDelay"]) for v in answer} == {
+        ("1.0", shipped.size, shipped.max_delay_ms),
+        ("2.0", shipped.size, shipped.max_delay_ms),
+    }

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from handler.preprocess import to_model_input
-from training.augment import AugmentedImages, eval_batches, train_loader, train_transform
+from training.augment import AugmentedImages, batch_mixer, eval_batches, train_loader, train_transform
 from training.params import TrainParams
 
 
@@ -66,3 +66,22 @@ def test_evaluation_input_is_exactly_to_model_input_of_the_stored_arrays(picture
     got = torch.cat(batches)
     assert torch.equal(got, to_model_input(images))
     assert torch.equal(torch.cat(list(eval_batches(images, batch_size=2))), got)  # deterministic
+
+
+def test_batch_mixer_gives_soft_targets_that_keep_the_label_mass():
+    batch = torch.randn(8, 3, 16, 16)
+    labels = torch.tensor([0, 1] * 4)
+    torch.manual_seed(0)
+    mixed, targets = batch_mixer(TrainParams(mix_prob=1.0))(batch, labels)
+    assert mixed.shape == batch.shape and not torch.equal(mixed, batch)
+    assert targets.shape == (8, 2) and torch.allclose(targets.sum(dim=1), torch.ones(8))
+    assert ((targets > 0) & (targets < 1)).any()  # some targets are shares of both classes
+    # Mixed pictures are pairs of the batch's own pictures: the label mass of the batch is unchanged.
+    assert torch.allclose(targets.sum(dim=0), torch.tensor([4.0, 4.0]))
+
+
+def test_batch_mixer_off_passes_pictures_through_with_one_hot_targets():
+    batch, labels = torch.randn(4, 3, 16, 16), torch.tensor([1, 0, 0, 1])
+    same, targets = batch_mixer(TrainParams(mix_prob=0.0))(batch, labels)
+    assert same is batch
+    assert torch.equal(targets, torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))

@@ -34,3 +34,4 @@ def test_missing_section_and_missing_file_are_errors(tmp_path):
         load_section(path, "evaluate", EvaluateParams)
     with pytest.raises(ValueError, match="not found"):
         load_section(tmp_path / "absent.yaml", "train", TrainParams)
+
