@@ -3,14 +3,15 @@
     python -m serving.bench [--seconds 6] [--images DIR] [--out bench.md]
 
 In-process = the handler's runtime-neutral core (handler/service.py: parse, decode, preprocess,
-forward, answer), one thread, one request at a time: what the TorchServe adapter calls. Served = HTTP POST of the same image bytes to /predictions/catsdogs from N
-client threads (keep-alive connections), end to end, for four setups: the shipped one (the
-archive's batching from params.yaml, 2 workers x 1 thread), no batching, larger batches, and
-1 worker x 2 threads. Every point runs for a fixed time after a warm-up, so the whole run takes a
-predictable ~3-4 minutes. Uses models/model.pt when it exists,
-else a freshly initialised CatsDogsNet (speed does not depend on the weights); the real photos when
-present, else synthetic drawings. Prints a Markdown table and the two targets:
-served p50 <= 1.5 x in-process p50 at concurrency 1, and >= 200 images/s at concurrency 8.
+forward, answer), one thread, one request at a time: what the TorchServe adapter calls. Served =
+HTTP POST of the same image bytes to /predictions/catsdogs from N client threads (keep-alive
+connections), end to end, for four setups: the shipped one (the archive's batching from
+params.yaml, 2 workers x 1 thread), no batching, larger batches, and 1 worker x 2 threads. Every
+point runs for a fixed time after a warm-up, so the whole run takes a predictable ~4 minutes. Uses
+models/model.pt when it exists, else a freshly initialised CatsDogsNet (speed does not depend on
+the weights); the real photos when present, else synthetic drawings. Prints a Markdown table and
+the two targets: served p50 <= 1.5 x in-process p50 at concurrency 1, and >= 200 images/s at
+concurrency 8.
 """
 
 from __future__ import annotations
@@ -61,6 +62,8 @@ def setups(shipped: Batching) -> tuple[Setup, ...]:
         Setup("TorchServe 2 workers x 1 thread, batch 8 / 5 ms", 2, 1, Batching(size=8, max_delay_ms=5)),
         Setup(f"TorchServe 1 worker x 2 threads, {batch}", 1, 2, shipped),
     )
+
+
 CONCURRENCY = (1, 4, 8)
 
 
@@ -148,7 +151,9 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:
         if answer.status != 200:
             raise RuntimeError(f"in-process answer {answer.status}: {answer.body}")
         i += 1
-    return Point("in-process, 1 thread (parse + decode + preprocess + forward + answer)", 1, latencies, seconds)
+    return Point(
+        "in-process, 1 thread (parse + decode + preprocess + forward + answer)", 1, latencies, seconds
+    )
 
 
 def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name: str) -> Point:
@@ -202,7 +207,9 @@ def served(model_dir: Path, work: Path, setup: Setup, images: list[bytes], secon
     store.mkdir(parents=True)
     build_archive(model_dir, "bench", store / "catsdogs.mar", batching=setup.batching)
     spec = ModelSpec("catsdogs.mar", workers=setup.workers)
-    server = TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
+    server = TorchServe(
+        store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads
+    )
     with server:
         # Steady state: Java's JIT needs a few thousand requests before the frontend costs what it
         # will (measured: ~4 ms of CPU a request after 2 s, ~2 ms after 8 s).

@@ -14,7 +14,9 @@ import requests
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # The shared real photos sit beside the project on development and CI machines; a user's clone lacks
 # them, and tests that need them skip. CATSDOGS_REAL_DATA points elsewhere.
-REAL_DATA = Path(os.environ.get("CATSDOGS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "cats-dogs-2000"))
+REAL_DATA = Path(
+    os.environ.get("CATSDOGS_REAL_DATA", REPO_ROOT.parent / "shared" / "data" / "cats-dogs-2000")
+)
 
 
 @pytest.fixture(scope="session")

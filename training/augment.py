@@ -1,8 +1,9 @@
 """Training-only augmentation, and the batches the training and evaluation loops consume.
 
 Training: each stored uint8 picture gets its own random crop, flip, rotation and colour jitter
-(torchvision.transforms.v2 on uint8 tensors, ~1.3 ms a picture) inside a DataLoader worker, so the
-next batch is augmented while the current step runs; then a share of the normalised batches is mixed
+(torchvision.transforms.v2 on uint8 tensors, ~1.3 ms a picture) in the DataLoader: in the training
+process by default, since on two cores a worker process only contends with the step
+(train.num_workers adds workers on bigger machines); then a share of the normalised batches is mixed
 (CutMix or MixUp, with soft targets). Both paths normalise with
 `handler.preprocess.to_model_input`, the one normalisation serving uses; evaluation applies nothing
 else, so a stored array gives the same tensor here as in the handler.

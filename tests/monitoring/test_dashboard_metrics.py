@@ -85,7 +85,9 @@ def test_every_queried_metric_is_exported_by_a_live_server(server, jpeg, dashboa
         == 400
     )
     wanted = metric_names(dashboard)
-    exported = exported_families(scrape_until(server.metrics_url, lambda t: wanted <= set(exported_families(t))))
+    exported = exported_families(
+        scrape_until(server.metrics_url, lambda t: wanted <= set(exported_families(t)))
+    )
     missing = sorted(wanted - set(exported))
     assert not missing, f"dashboard queries metrics the server does not export: {missing}"
 

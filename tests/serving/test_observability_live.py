@@ -42,9 +42,7 @@ def _counters(text: str) -> dict[str, float | None]:
 def test_metrics_count_requests_and_handler_metrics(torchserve, photos, scrape_until):
     with requests.Session() as session:
         post_native(session, torchserve.inference_url, photos["cat"])  # every metric exists from here on
-        before = _counters(
-            scrape_until(torchserve.metrics_url, lambda t: None not in _counters(t).values())
-        )
+        before = _counters(scrape_until(torchserve.metrics_url, lambda t: None not in _counters(t).values()))
         assert None not in before.values(), f"metrics missing after a prediction: {before}"
         for _ in range(3):
             assert post_native(session, torchserve.inference_url, photos["dog"]).status_code == 200

@@ -145,7 +145,9 @@ def batching_server(model_dirs, tmp_path_factory):
     from serving.server import ModelSpec, TorchServe
 
     store = tmp_path_factory.mktemp("batching-store")
-    build_archive(model_dirs["1.0"], "1.0", store / "catsdogs.mar", batching=Batching(size=4, max_delay_ms=500))
+    build_archive(
+        model_dirs["1.0"], "1.0", store / "catsdogs.mar", batching=Batching(size=4, max_delay_ms=500)
+    )
     spec = ModelSpec("catsdogs.mar", workers=1)
     with TorchServe(store, tmp_path_factory.mktemp("batching"), ports=Ports.free(), models=[spec]) as server:
         yield server
