@@ -18,7 +18,7 @@ import yaml
 
 @dataclasses.dataclass(frozen=True)
 class TrainParams:
-    epochs: int = 130
+    epochs: int = 150
     batch_size: int = 32
     lr: float = 1e-3  # peak of the one-cycle schedule
     warmup_fraction: float = 0.2  # share of the steps spent rising to `lr`
