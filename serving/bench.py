@@ -134,12 +134,13 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:
     from handler.inference import Classifier
     from handler.protocols import RawRequest
     from handler.service import InferenceService
+    from handler.settings import Settings
 
     torch.set_num_threads(1)
     classifier = Classifier.load(
         REPO_ROOT / "training" / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "bench"
     )
-    service = InferenceService(classifier, "catsdogs", max_instances=32)
+    service = InferenceService(classifier, "catsdogs", Settings().max_instances)
     latencies, deadline, i = [], time.monotonic() + seconds + 1.0, 0
     warm_until = time.monotonic() + 1.0
     while (now := time.monotonic()) < deadline:

@@ -62,18 +62,24 @@ class Batching:
     size: int = 4
     max_delay_ms: int = 1
 
-    @classmethod
-    def from_params(cls, raw: Mapping[str, Any] | None) -> Batching:
-        raw = dict(raw or {})
-        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
-        if unknown:
-            raise PackageError(f"unknown package.batching keys {unknown}; known: size, max_delay_ms")
-        batching = cls(**raw)
-        for name, value in vars(batching).items():
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
             # TorchServe ignores an archive's value <= 0 and falls back to its own (100 ms delay).
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise PackageError(f"package.batching.{name} must be a whole number >= 1, got {value!r}")
-        return batching
+
+    @classmethod
+    def from_params(cls, raw: Any) -> Batching:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, Mapping):
+            raise PackageError(
+                f"package.batching must be a mapping like {{size: 4, max_delay_ms: 1}}, got {raw!r}"
+            )
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise PackageError(f"unknown package.batching keys {unknown}; known: size, max_delay_ms")
+        return cls(**raw)
 
     def model_config(self) -> dict[str, int]:
         return {"batchSize": self.size, "maxBatchDelay": self.max_delay_ms}

@@ -118,11 +118,14 @@ def test_cli_takes_batching_from_params_and_refuses_what_torchserve_would_ignore
         ("{max_delay_ms: 0}", "max_delay_ms must be a whole number >= 1, got 0"),
         ("{size: 2.5}", "size must be a whole number >= 1, got 2.5"),
         ("{sise: 4}", "unknown package.batching keys ['sise']"),
+        ("4", "package.batching must be a mapping"),
     ]:
         params.write_text(f'package:\n  version: "1.0"\n  batching: {bad}\n')
         assert main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(out)]) == 1
         assert message in capsys.readouterr().err
     assert Batching.from_params(None) == Batching()
+    with pytest.raises(PackageError, match="size must be a whole number >= 1, got 0"):
+        Batching(size=0)  # the dataclass itself refuses, not only the params reader
 
 
 LOADER = textwrap.dedent(
