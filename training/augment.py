@@ -26,8 +26,9 @@ from training.params import TrainParams
 def train_transform(params: TrainParams) -> v2.Compose:
     """The random transform of one uint8 3 x H x W picture (training only)."""
     steps: list[v2.Transform] = []
-    if params.crop_scale_min < 1.0 or params.crop_size != IMAGE_SIZE:
-        crop = v2.RandomResizedCrop(params.crop_size, scale=(params.crop_scale_min, 1.0), antialias=True)
+    recipe = params.recipe
+    if recipe.crop_scale_min < 1.0 or recipe.crop_size != IMAGE_SIZE:
+        crop = v2.RandomResizedCrop(recipe.crop_size, scale=(recipe.crop_scale_min, 1.0), antialias=True)
         steps.append(crop)
     steps.append(v2.RandomHorizontalFlip())
     if params.rotation_degrees > 0:
@@ -44,16 +45,17 @@ BatchMixer = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Te
 def batch_mixer(params: TrainParams) -> BatchMixer:
     """(normalised batch, labels) -> (batch, soft targets N x classes).
 
-    With probability params.mix_prob a batch is mixed by CutMix or MixUp (evenly chosen): a patch of,
+    With probability params.recipe.mix_prob a batch is mixed by CutMix or MixUp (evenly chosen): a patch of,
     or a blend with, another picture of the batch, and targets weighted by the share of each. On a
     small dataset this keeps a long schedule from memorising the pictures. The other batches keep
     their pictures and get one-hot targets, so the loss sees one kind of target.
     """
     classes = len(CLASS_NAMES)
     mix = v2.RandomChoice([v2.CutMix(num_classes=classes), v2.MixUp(num_classes=classes)])
+    mix_prob = params.recipe.mix_prob
 
     def apply(batch: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        if params.mix_prob > 0 and len(labels) > 1 and torch.rand(()).item() < params.mix_prob:
+        if mix_prob > 0 and len(labels) > 1 and torch.rand(()).item() < mix_prob:
             return mix(batch, labels)
         return batch, nn.functional.one_hot(labels, classes).float()
 

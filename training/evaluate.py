@@ -1,11 +1,14 @@
-"""Score the trained model on the test split: metrics.json, plots for `dvc plots`, a drift reference.
+"""Score the trained model on the test split, once: metrics.json, plots for `dvc plots`, a drift reference.
 
 Run: python -m training.evaluate --data-dir data/prepared --model-dir models --metrics metrics.json \
          --plots-dir plots [--params params.yaml]
 (the `evaluate` stage of dvc.yaml). Writes
-- metrics.json: test accuracy, macro precision/recall/F1 and per-class numbers (`dvc metrics show`);
+- metrics.json (`dvc metrics show`): the arch; test accuracy (a pet answered "neither" counts as
+  wrong), macro precision/recall/F1 and per-class numbers; calibration (expected calibration error,
+  the share of answers under evaluate.unsure_below confidence); the four answers with the model's
+  calibrated thresholds (shares of pets answered unsure and neither, accuracy among the answered);
 - plots/confusion.csv (actual,predicted per picture: DVC's confusion template), confusion_matrix.png,
-  confidence.png;
+  confidence.png, reliability.png;
 - plots/reference_predictions.json: each test picture's file, label, prediction and prob_dog, plus the
   predicted-label mix and confidence histogram: the baseline monitoring compares live traffic to.
 The metrics are also logged to the training run named in models/mlflow_run.json, when its store is there.
@@ -25,10 +28,11 @@ import torch
 from matplotlib.figure import Figure
 
 from handler.preprocess import CLASS_NAMES
+from handler.verdict import NEITHER, UNSURE, verdict
+from training import model as model_folder
 from training import tracking
-from training.figures import save_confusion_matrix
-from training.metrics import classification_metrics, predict_logits
-from training.model import CatsDogsNet
+from training.figures import save_confusion_matrix, save_reliability
+from training.metrics import classification_metrics, expected_calibration_error, predict
 from training.params import EvaluateParams, load_section
 
 logger = logging.getLogger(__name__)
@@ -42,15 +46,6 @@ def load_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         raise FileNotFoundError(f"{path} not found: run the prepare stage first")
     with np.load(path) as data:
         return data["images"], data["labels"].astype(np.int64), data["files"].astype(str)
-
-
-def load_model(model_dir: Path) -> CatsDogsNet:
-    path = Path(model_dir) / "model.pt"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} not found: run the train stage first")
-    model = CatsDogsNet()
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-    return model.to(memory_format=torch.channels_last).eval()
 
 
 def reference(files: np.ndarray, labels: np.ndarray, prob_dog: np.ndarray) -> dict:
@@ -106,6 +101,27 @@ def log_to_training_run(model_dir: Path, summary: dict, plots_dir: Path) -> None
         logger.warning("could not log to MLflow run %s at %s: %s", info["run_id"], info["tracking_uri"], e)
 
 
+def answer_metrics(probabilities: np.ndarray, pet: np.ndarray, labels: np.ndarray,
+                   calibration: model_folder.Calibration, unsure_below: float) -> dict:
+    """Calibration and the four answers on pets (probabilities N x 2 after the temperature)."""
+    confidence = probabilities.max(1)
+    right = probabilities.argmax(1) == labels
+    answers = [verdict(dict(zip(CLASS_NAMES, row)), p, calibration.thresholds) for row, p in zip(probabilities, pet)]
+    neither = np.array([a == NEITHER for a in answers])
+    unsure = np.array([a == UNSURE for a in answers])
+    answered = ~neither & ~unsure
+    return {
+        "ece": expected_calibration_error(confidence, right),
+        f"share_below_{unsure_below:g}": float(np.mean(confidence < unsure_below)),
+        "temperature": calibration.temperature,
+        "unsure_below": calibration.thresholds.unsure_below,
+        "neither_below": calibration.thresholds.neither_below,
+        "pets_unsure": float(np.mean(unsure)),
+        "pets_neither": float(np.mean(neither)),
+        "accuracy_answered": float(np.mean(right[answered])) if answered.any() else 0.0,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", type=Path, required=True)
@@ -118,24 +134,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_section(args.params, "evaluate", EvaluateParams)
         images, labels, files = load_test(args.data_dir)
-        model = load_model(args.model_dir)
+        model, calibration = model_folder.load(args.model_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(params.threads)
-    logits = predict_logits(model, images, params.batch_size, params.bf16)
-    prob_dog = torch.softmax(logits, 1)[:, 1].numpy()
-    scores = classification_metrics(labels, (prob_dog >= 0.5).astype(int))
-    summary = {"accuracy": scores["accuracy"], **scores["macro"], "n": scores["n"],
-               "per_class": scores["per_class"]}
+    logits, pet = predict(model.to(memory_format=torch.channels_last), images, params.batch_size, params.bf16)
+    probabilities = torch.softmax(logits.double() / calibration.temperature, 1).numpy()
+    prob_dog = probabilities[:, 1]
+    # A pet answered "neither" is wrong whatever its cat/dog split: it gets the other class's index.
+    predicted = np.where(pet < calibration.thresholds.neither_below, 1 - labels, probabilities.argmax(1))
+    scores = classification_metrics(labels, predicted)
+    summary = {"arch": model_folder.arch_of(model), "accuracy": scores["accuracy"], **scores["macro"],
+               "n": scores["n"], "per_class": scores["per_class"],
+               **answer_metrics(probabilities, pet, labels, calibration, params.unsure_below)}
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     args.metrics.write_text(json.dumps(summary, indent=2) + "\n")
     write_plots(args.plots_dir, labels, prob_dog, scores["confusion_matrix"])
+    save_reliability(probabilities.max(1), probabilities.argmax(1) == labels, args.plots_dir / "reliability.png")
     (args.plots_dir / "reference_predictions.json").write_text(
         json.dumps(reference(files, labels, prob_dog), indent=2) + "\n")
     log_to_training_run(args.model_dir, summary, args.plots_dir)
-    print(f"test accuracy {summary['accuracy']:.4f}  precision {summary['precision']:.4f}  "
-          f"recall {summary['recall']:.4f}  f1 {summary['f1']:.4f}  on {summary['n']} pictures "
+    recalls = "  ".join(f"{name} recall {summary['per_class'][name]['recall']:.4f}" for name in CLASS_NAMES)
+    print(f"test accuracy {summary['accuracy']:.4f}  {recalls}  ECE {summary['ece']:.4f}  "
+          f"unsure {summary['pets_unsure']:.3f}  neither {summary['pets_neither']:.3f}  "
+          f"answered right {summary['accuracy_answered']:.4f}  on {summary['n']} pictures "
           f"-> {args.metrics}, {args.plots_dir}/")
     return 0
 

@@ -12,19 +12,25 @@ from torch import nn
 
 from handler.preprocess import CLASS_NAMES
 from training.augment import eval_batches
+from training.model import logits_and_pet
 
 
 @torch.inference_mode()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int, bf16: bool) -> torch.Tensor:
-    """float32 N x 2 logits of stored uint8 N x H x W x 3 pictures (model switched to eval mode)."""
+def predict(model: nn.Module, images: np.ndarray, batch_size: int, bf16: bool) -> tuple[torch.Tensor, np.ndarray]:
+    """float32 N x 2 logits and N pet probabilities of stored uint8 N x H x W x 3 pictures (eval mode)."""
     model.eval()
-    outputs = []
+    logits, pets = [torch.empty(0, len(CLASS_NAMES))], [torch.empty(0)]
     for batch in eval_batches(images, batch_size):
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            outputs.append(model(batch).float())
-    if not outputs:
-        return torch.empty(0, len(CLASS_NAMES))
-    return torch.cat(outputs)
+            batch_logits, pet = logits_and_pet(model, batch)
+        logits.append(batch_logits.float())
+        pets.append(pet.float())
+    return torch.cat(logits), torch.cat(pets).numpy()
+
+
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int, bf16: bool) -> torch.Tensor:
+    """float32 N x 2 logits of stored uint8 N x H x W x 3 pictures (model switched to eval mode)."""
+    return predict(model, images, batch_size, bf16)[0]
 
 
 def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, n: int = len(CLASS_NAMES)) -> list[list[int]]:
@@ -63,3 +69,18 @@ def loss_and_accuracy(logits: torch.Tensor, labels: np.ndarray) -> tuple[float, 
     loss = nn.functional.cross_entropy(logits, target).item()
     accuracy = (logits.argmax(1) == target).float().mean().item()
     return loss, accuracy
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = 10) -> float:
+    """ECE: the mean |accuracy - confidence| over equal-width confidence bins, weighted by their size."""
+    confidence, correct = np.asarray(confidence, dtype=np.float64), np.asarray(correct, dtype=np.float64)
+    if len(confidence) == 0:
+        return 0.0
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
+    total = 0.0
+    for b in range(bins):
+        members = which == b
+        if members.any():
+            total += members.mean() * abs(correct[members].mean() - confidence[members].mean())
+    return float(total)

