@@ -1,89 +1,100 @@
-"""The runtime-neutral inference core: load the model, decode images, classify a batch.
+"""The runtime-neutral inference core: load the packaged model, decode images, answer a batch.
 
-No TorchServe imports, so another runtime could serve the same model with these classes:
+No TorchServe imports, so another server could serve the same archive with these classes:
 
-    classifier = Classifier.load("training/model.py", "models/model.pt", "models/index_to_name.json", "1.0")
+    spec = ModelSpec.from_config({"runtime": "openvino", "thresholds": {...}})
+    classifier = Classifier.load(Path("unpacked-mar"), spec, version="1.0")
     array = classifier.decode(open("cat.jpg", "rb").read())        # 224 x 224 x 3 uint8
     [prediction] = classifier.predict(array[None])                 # Prediction(label="cat", ...)
 
-Decoding and normalisation are handler.preprocess's, the very functions training's evaluation uses.
-CPU only: the serving image has no GPU. Torch threads are the caller's decision (set at start-up).
+Decoding and resizing are handler.preprocess's, the very functions training's prepare stage uses;
+normalisation and the calibrated softmax are inside the exported graph (training/model.py
+ServingGraph), which a runtime (handler/runtime.py) runs. The four answers come from
+handler/verdict.py with the thresholds fitted by training. CPU only: the serving image has no GPU.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import inspect
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
 
 from handler.errors import InferenceError, InvalidInput
-from handler.preprocess import DEFAULT_MAX_PIXELS, IMAGE_SIZE, InvalidImage, load_image, to_model_input
+from handler.preprocess import DEFAULT_MAX_PIXELS, IMAGE_SIZE, InvalidImage, load_image
+from handler.runtime import Runtime, check, load_runtime
+from handler.verdict import Thresholds, verdict
 
 logger = logging.getLogger(__name__)
 
 PROBABILITY_DIGITS = 6  # enough for any decision, short enough to read; the sum stays 1 within 1e-6
+LABELS_FILE = "index_to_name.json"
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    label: str
+    label: str  # the answer: a class name, "unsure" or "neither" (handler/verdict.py)
     probabilities: dict[str, float]  # every class, in the model's output order
+    pet_probability: float  # how likely the picture shows any of the classes at all
 
     @property
     def confidence(self) -> float:
-        return self.probabilities[self.label]
+        return max(self.probabilities.values())
 
     def to_json(self, model_version: str) -> dict:
-        return {"label": self.label, "probabilities": self.probabilities, "model_version": model_version}
+        return {"label": self.label, "probabilities": self.probabilities,
+                "pet_probability": self.pet_probability, "model_version": model_version}
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """The `model:` section of the archive's model-config.yaml, written by serving/package.py."""
+
+    runtime: str = "openvino"
+    precision: str = "f32"
+    thresholds: Thresholds = Thresholds()
+
+    def __post_init__(self) -> None:
+        check(self.runtime, self.precision)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Any] | None) -> ModelSpec:
+        raw = dict(raw or {})
+        unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown model setting(s) {unknown}; known: runtime, precision, thresholds")
+        if "thresholds" in raw:
+            raw["thresholds"] = Thresholds(**raw["thresholds"])
+        return cls(**raw)
+
+    def to_config(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class Classifier:
-    """An eval-mode model with its labels and version; turns uint8 images into Predictions."""
+    """A runtime with its labels, thresholds and version; turns uint8 images into Predictions."""
 
-    def __init__(
-        self, model: nn.Module, labels: Sequence[str], version: str, max_pixels: int = DEFAULT_MAX_PIXELS
-    ) -> None:
-        # to_model_input hands over channels-last tensors (a view of the decoded H x W x 3 arrays);
-        # weights in the same order keep oneDNN on its fast path, with no reorder per call.
-        self.model = model.eval().to(memory_format=torch.channels_last)
+    def __init__(self, runtime: Runtime, labels: Sequence[str], version: str, thresholds: Thresholds,
+                 max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+        self.runtime = runtime
         self.labels = tuple(labels)
         self.version = version
+        self.thresholds = thresholds
         self.max_pixels = max_pixels
 
     @classmethod
-    def load(
-        cls,
-        model_file: str | Path,
-        state_dict_file: str | Path,
-        labels_file: str | Path,
-        version: str,
-        max_pixels: int = DEFAULT_MAX_PIXELS,
-    ) -> Classifier:
-        """Build the model class defined in `model_file`, load its weights and labels, check one batch."""
-        model = find_model_class(Path(model_file))()
-        # weights_only: a state_dict never needs arbitrary unpickling, so refuse it.
-        state_dict = torch.load(state_dict_file, map_location="cpu", weights_only=True)
-        try:
-            model.load_state_dict(state_dict)
-        except RuntimeError as e:  # one line per mismatched tensor: report the count and the first
-            problems = [line.strip() for line in str(e).splitlines()[1:]] or [str(e)]
-            raise ValueError(
-                f"{state_dict_file} does not fit {type(model).__name__} of {model_file}: "
-                f"{len(problems)} problem(s), first: {problems[0]}"
-            ) from e
-        classifier = cls(model, read_labels(Path(labels_file)), version, max_pixels)
-        classifier.predict(
-            np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
-        )  # fail at load, not later
-        logger.info("loaded model version %s with labels %s", version, classifier.labels)
+    def load(cls, model_dir: Path, spec: ModelSpec, version: str, threads: int = 1,
+             max_pixels: int = DEFAULT_MAX_PIXELS) -> Classifier:
+        """The runtime on model_dir's exported file, its labels, and a check of one batch."""
+        runtime = load_runtime(spec.runtime, model_dir, threads, spec.precision)
+        classifier = cls(runtime, read_labels(model_dir / LABELS_FILE), version, spec.thresholds, max_pixels)
+        classifier.predict(np.zeros((1, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8))  # fail at load, not later
+        logger.info("loaded model version %s on %s (%s) with labels %s", version, spec.runtime,
+                    spec.precision, classifier.labels)
         return classifier
 
     def decode(self, data: bytes) -> np.ndarray:
@@ -94,44 +105,26 @@ class Classifier:
             raise InvalidInput(str(e)) from e
 
     def predict(self, images: np.ndarray) -> list[Prediction]:
-        """N x IMAGE_SIZE x IMAGE_SIZE x 3 uint8 -> N Predictions, in one forward pass."""
+        """N x IMAGE_SIZE x IMAGE_SIZE x 3 uint8 -> N Predictions, in one runtime call."""
         try:
-            with torch.inference_mode():
-                logits = self.model(to_model_input(images))
-                probabilities = torch.softmax(logits.double(), dim=1)
+            probabilities, pet = self.runtime.run(images)
         except Exception as e:  # the input was valid, so any failure here is the model's
             raise InferenceError(f"the model failed on a batch of {len(images)}: {e}") from e
         expected = (len(images), len(self.labels))
-        if tuple(probabilities.shape) != expected:
+        if probabilities.shape != expected or pet.shape != (len(images),):
             raise InferenceError(
-                f"the model returned shape {tuple(probabilities.shape)}, expected {expected}"
+                f"the model returned shapes {probabilities.shape} and {pet.shape}, expected {expected} and "
+                f"({len(images)},)"
             )
-        if not torch.isfinite(probabilities).all():
+        if not (np.isfinite(probabilities).all() and np.isfinite(pet).all()):
             raise InferenceError("the model returned non-finite scores")
-        return [self._prediction(row) for row in probabilities.tolist()]
+        return [self._prediction(row, float(p)) for row, p in zip(probabilities.astype(np.float64), pet)]
 
-    def _prediction(self, row: list[float]) -> Prediction:
-        best = max(range(len(row)), key=row.__getitem__)
-        probabilities = {label: round(p, PROBABILITY_DIGITS) for label, p in zip(self.labels, row)}
-        return Prediction(label=self.labels[best], probabilities=probabilities)
-
-
-def find_model_class(model_file: Path) -> type[nn.Module]:
-    """The one nn.Module class defined in a Python file (the contract TorchServe's eager loader has too)."""
-    if not model_file.is_file():
-        raise FileNotFoundError(f"model file not found: {model_file}")
-    spec = importlib.util.spec_from_file_location(f"catsdogs_model_{model_file.stem}", model_file)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    classes = [
-        obj
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, nn.Module) and obj.__module__ == module.__name__
-    ]
-    if len(classes) != 1:
-        names = [c.__name__ for c in classes]
-        raise ValueError(f"{model_file} must define exactly one nn.Module class, found {names}")
-    return classes[0]
+    def _prediction(self, row: np.ndarray, pet: float) -> Prediction:
+        row = row / row.sum()  # float32 softmax sums to 1 within 1e-7; make the rounded answer exact
+        probabilities = {label: round(float(p), PROBABILITY_DIGITS) for label, p in zip(self.labels, row)}
+        pet = round(min(max(pet, 0.0), 1.0), PROBABILITY_DIGITS)
+        return Prediction(verdict(probabilities, pet, self.thresholds), probabilities, pet)
 
 
 def read_labels(labels_file: Path) -> list[str]:

@@ -2,12 +2,13 @@
 
 One server speaks three protocols, recognised per request (never by a server-wide setting):
 - native (`POST /predictions/catsdogs`): the image as the raw body or a multipart field `data` or
-  `file` -> `{"label", "probabilities", "model_version"}`;
+  `file` -> `{"label", "probabilities", "pet_probability", "model_version"}`, where `label` is the
+  answer: cat, dog, unsure or neither (handler/verdict.py);
 - KServe v1 (`POST /v1/models/catsdogs:predict`): `{"instances": [{"data" | "b64": <base64>}, ...]}`
   -> `{"predictions": [<native answer>, ...]}`;
 - Open Inference Protocol v2 (`POST /v2/models/catsdogs/infer`): one BYTES input whose elements are
   base64 images, shape [n] or [n, 1] -> `{"model_name", "model_version", "id", "outputs": [label
-  BYTES [n], probabilities FP32 [n, classes]]}`.
+  BYTES [n], probabilities FP32 [n, classes], pet_probability FP32 [n]]}`.
 A request arrives as its fields (TorchServe: raw body under `body`, multipart fields by name, JSON
 bodies already parsed) plus each field's content type. The JSON shape tells v1 from v2.
 """
@@ -104,6 +105,12 @@ def build_response(
             "datatype": "FP32",
             "shape": [len(predictions), classes],
             "data": [value for p in predictions for value in p.probabilities.values()],
+        },
+        {
+            "name": "pet_probability",
+            "datatype": "FP32",
+            "shape": [len(predictions)],
+            "data": [p.pet_probability for p in predictions],
         },
     ]
     return response

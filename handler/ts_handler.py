@@ -15,19 +15,17 @@ import logging
 import os
 from pathlib import Path
 
-import torch
 from ts.metrics.metric_cache_errors import MetricsCacheKeyError
 from ts.metrics.metric_type_enum import MetricTypes
 from ts.torch_handler.base_handler import BaseHandler
 
-from handler.inference import Classifier
+from handler.inference import Classifier, ModelSpec
 from handler.protocols import RawRequest
 from handler.service import Answer, InferenceService
 from handler.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-LABELS_FILE = "index_to_name.json"
 # name -> (type, unit, dimensions); the server's metrics config must declare the same (or Prometheus
 # never shows them). Dimension values are looked up by name, so their order there does not matter.
 METRICS = {
@@ -39,21 +37,19 @@ METRICS = {
 
 class CatsDogsHandler(BaseHandler):
     def initialize(self, context) -> None:
-        model = context.manifest["model"]
-        model_dir = Path(context.system_properties["model_dir"])
-        settings = Settings.resolve((context.model_yaml_config or {}).get("handler"), os.environ)
-        torch.set_num_threads(settings.threads)
+        config = context.model_yaml_config or {}
+        settings = Settings.resolve(config.get("handler"), os.environ)
         classifier = Classifier.load(
-            model_file=model_dir / model["modelFile"],
-            state_dict_file=model_dir / model["serializedFile"],
-            labels_file=model_dir / LABELS_FILE,
-            version=model["modelVersion"],
+            Path(context.system_properties["model_dir"]),
+            ModelSpec.from_config(config.get("model")),
+            version=context.manifest["model"]["modelVersion"],
+            threads=settings.threads,
             max_pixels=settings.max_pixels,
         )
         self.service = InferenceService(classifier, context.model_name, settings.max_instances)
         self.context = context
         self.initialized = True
-        logger.info("catsdogs handler ready: %s, torch threads %d", settings, torch.get_num_threads())
+        logger.info("catsdogs handler ready: %s, runtime %s", settings, classifier.runtime.name)
 
     def handle(self, data: list[dict], context) -> list[str]:
         requests = [RawRequest(fields, _content_types(context, idx)) for idx, fields in enumerate(data)]

@@ -1,12 +1,14 @@
 """Package the trained model as a versioned TorchServe archive (.mar); also the DVC `package` stage.
 
     python -m serving.package --model-dir models --params params.yaml --out models/catsdogs.mar
-    python -m serving.package --model-dir models --version 2.0 --out models/catsdogs-2.0.mar
+    python -m serving.package --model-dir models --version 2.0 --runtime torch --out models/catsdogs-2.0.mar
 
-The archive holds model.py (training/model.py: the one-class model file), model.pt (the state_dict),
-index_to_name.json, ts_handler.py (the entry point), the whole `handler/` package and
-model-config.yaml: the handler settings (params `package.handler`) and TorchServe's dynamic batching
-(`batchSize`, `maxBatchDelay`; params `package.batching`, defaults in Batching). Batching travels
+The archive holds the model exported for its runtime (serving/export.py: model.onnx for openvino and
+onnxruntime, model.ts for torch; no training code, no ImageNet checkpoint), index_to_name.json,
+ts_handler.py (the entry point), the whole `handler/` package and model-config.yaml: the model spec
+(runtime, precision and the calibrated thresholds from the model folder's model.json), the handler
+settings (params `package.handler`) and TorchServe's dynamic batching (`batchSize`,
+`maxBatchDelay`; params `package.batching`, defaults in Batching). Batching travels
 with the archive because it is a property of the model's speed, measured with it (`make
 bench-serve`): every server that loads the archive, local, container or KServe, batches the same
 way, and TorchServe lets an archive's setting win over its own defaults. TorchServe unpacks the
@@ -33,19 +35,23 @@ from typing import Any
 
 import yaml
 
-from handler.inference import Classifier
+from handler.inference import LABELS_FILE, Classifier, ModelSpec
+from handler.runtime import PRECISIONS, RUNTIMES
+from handler.runtime import check as check_runtime
 from handler.settings import Settings
+from serving.export import export
 from serving.store import MODEL_NAME, read_manifest
+from training import model as model_folder
 
 logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODEL_FILE = REPO_ROOT / "training" / "model.py"
 HANDLER_DIR = REPO_ROOT / "handler"
-STATE_DICT = "model.pt"
-LABELS = "index_to_name.json"
 VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")  # becomes part of TorchServe's paths
-PARAM_KEYS = {"version", "handler", "batching"}
+PARAM_KEYS = {"version", "runtime", "precision", "handler", "batching"}
+# The runtime and precision every archive gets unless params or the command line say otherwise:
+# the fastest that answers what float32 PyTorch does (README "Inference runtime", make bench-serve).
+DEFAULT_RUNTIME, DEFAULT_PRECISION = "openvino", "f32"
 
 
 class PackageError(Exception):
@@ -91,31 +97,35 @@ def build_archive(
     out: Path,
     handler_settings: Mapping[str, Any] | None = None,
     batching: Batching = Batching(),
+    runtime: str = DEFAULT_RUNTIME,
+    precision: str = DEFAULT_PRECISION,
 ) -> Path:
-    """Write the .mar for `model_dir`'s model.pt at `out` (replacing it) and return `out`."""
+    """Write the .mar for `model_dir`'s model at `out` (replacing it) and return `out`."""
     if not VERSION_PATTERN.match(version):
         raise PackageError(f"version {version!r} must be letters, digits, '.', '_' or '-' (e.g. 1.0)")
-    state_dict, labels = model_dir / STATE_DICT, model_dir / LABELS
-    for path in (state_dict, labels):
-        if not path.is_file():
-            raise PackageError(f"{path} not found: train a model first (`make train` or `dvc repro train`)")
     settings = dict(handler_settings or {})
-    try:
-        Settings.resolve(settings, environ={})
-        # Fail here, not in a serving worker, if the weights do not fit the model file.
-        Classifier.load(MODEL_FILE, state_dict, labels, version)
-    except Exception as e:  # torch.load and load_state_dict fail in many ways; all mean "not packageable"
-        raise PackageError(f"cannot package {state_dict}: {e}") from e
-
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".package-") as tmp:
         staging = Path(tmp)
         extra = staging / "extra"  # archiver copies a directory's *contents*: extra/handler -> handler/
+        try:
+            Settings.resolve(settings, environ={})
+            _, calibration = model_folder.load(model_dir)
+            spec = ModelSpec(runtime, precision, calibration.thresholds)
+            exported = export(model_dir, runtime, staging / "model")
+            shutil.copy(model_dir / model_folder.LABELS, extra_labels := staging / "model" / LABELS_FILE)
+            # Fail here, not in a serving worker, if the export does not load or answer.
+            Classifier.load(staging / "model", spec, version)
+        except Exception as e:  # loading, exporting and running fail in many ways; all mean "not packageable"
+            raise PackageError(f"cannot package {model_dir}: {e}") from e
         shutil.copytree(HANDLER_DIR, extra / "handler", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        shutil.copy(labels, extra / LABELS)
+        shutil.copy(extra_labels, extra / LABELS_FILE)
         config = staging / "model-config.yaml"
-        config.write_text(yaml.safe_dump({**batching.model_config(), "handler": settings}), encoding="utf-8")
-        _run_archiver(staging, version, state_dict, extra, config)
+        config.write_text(
+            yaml.safe_dump({**batching.model_config(), "handler": settings, "model": spec.to_config()}),
+            encoding="utf-8",
+        )
+        _run_archiver(staging, version, exported, extra, config)
         built = staging / "export" / f"{MODEL_NAME}.mar"
         name, built_version = read_manifest(built)
         if (name, built_version) != (MODEL_NAME, version):
@@ -124,15 +134,14 @@ def build_archive(
     return out
 
 
-def _run_archiver(staging: Path, version: str, state_dict: Path, extra: Path, config: Path) -> None:
+def _run_archiver(staging: Path, version: str, model_file: Path, extra: Path, config: Path) -> None:
     (staging / "export").mkdir()
     (staging / "tmp").mkdir()
     command = [
         sys.executable, "-m", "model_archiver.model_packaging",
         "--model-name", MODEL_NAME,
         "--version", version,
-        "--model-file", str(MODEL_FILE),
-        "--serialized-file", str(state_dict),
+        "--serialized-file", str(model_file),
         "--handler", str(HANDLER_DIR / "ts_handler.py"),
         "--extra-files", str(extra),
         "--config-file", str(config),
@@ -159,6 +168,10 @@ def read_params(path: Path) -> dict[str, Any]:
         raise PackageError(f"unknown keys in {path} `package:` {unknown}; known: {sorted(PARAM_KEYS)}")
     if "version" in section and not isinstance(section["version"], str):
         raise PackageError(f'package.version in {path} must be a quoted string, e.g. version: "1.0"')
+    try:
+        check_runtime(section.get("runtime", DEFAULT_RUNTIME), section.get("precision", DEFAULT_PRECISION))
+    except ValueError as e:
+        raise PackageError(f"package.runtime/precision in {path}: {e}") from e
     return section
 
 
@@ -171,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         "--params", type=Path, help="params.yaml: version, handler and batching settings under `package:`"
     )
     parser.add_argument("--version", help="archive version (overrides params)")
+    parser.add_argument("--runtime", choices=RUNTIMES, help=f"inference runtime (overrides params; default {DEFAULT_RUNTIME})")
+    parser.add_argument("--precision", choices=PRECISIONS, help=f"runtime precision (overrides params; default {DEFAULT_PRECISION})")
     parser.add_argument("--out", type=Path, required=True, help="where to write the .mar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -180,12 +195,14 @@ def main(argv: list[str] | None = None) -> int:
         if not version:
             raise PackageError("no version: pass --version or --params with package.version")
         batching = Batching.from_params(params.get("batching"))
-        out = build_archive(args.model_dir, version, args.out, params.get("handler"), batching)
+        runtime = args.runtime or params.get("runtime", DEFAULT_RUNTIME)
+        precision = args.precision or params.get("precision", DEFAULT_PRECISION)
+        out = build_archive(args.model_dir, version, args.out, params.get("handler"), batching, runtime, precision)
     except PackageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     print(
-        f"wrote {out} ({MODEL_NAME} version {version}, {out.stat().st_size / 1e6:.1f} MB, "
+        f"wrote {out} ({MODEL_NAME} version {version} on {runtime} ({precision}), {out.stat().st_size / 1e6:.1f} MB, "
         f"batches of up to {batching.size} within {batching.max_delay_ms} ms)"
     )
     return 0

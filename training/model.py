@@ -114,8 +114,9 @@ class ServingGraph(nn.Module):
 
     def __init__(self, model: nn.Module, calibration: Calibration) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model
         self.temperature = calibration.temperature
+        self.eval()  # dropout off: the graph is only ever traced and run for inference
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         logits, pet = logits_and_pet(self.model, to_model_input(images))
