@@ -74,6 +74,15 @@ def save(model_dir: Path, model: nn.Module, calibration: Calibration, state: dic
     (model_dir / LABELS).write_text(json.dumps(names, indent=2) + "\n")
 
 
+def write_fresh(model_dir: Path, arch: str = "catsdogsnet", seed: int = 0,
+                calibration: Calibration = Calibration()) -> Path:
+    """A model folder with seeded, untrained weights (the ImageNet backbone where the arch has one):
+    for tests, benchmarks and load tests, whose answers and speed do not depend on training."""
+    torch.manual_seed(seed)
+    save(model_dir, build(arch, pretrained=arch == "efficientnet_lite0"), calibration)
+    return model_dir
+
+
 def load(model_dir: Path) -> tuple[nn.Module, Calibration]:
     """The eval-mode model of a model folder and its calibration; errors say which file is wrong."""
     meta_path, state_path = model_dir / MODEL_JSON, model_dir / STATE_DICT

@@ -12,12 +12,12 @@ from handler.preprocess import IMAGE_SIZE
 
 TINY_TRAIN = """\
 train:
-  epochs: 4
+  arch: catsdogsnet
   batch_size: 16
-  lr: 0.003
   num_workers: 0
   max_minutes: 5.0
   eval_batch_size: 16
+  catsdogsnet: {epochs: 4, lr: 0.003}
 evaluate:
   batch_size: 16
 """

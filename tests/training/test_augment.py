@@ -9,16 +9,18 @@ import torch
 
 from handler.preprocess import to_model_input
 from training.augment import AugmentedImages, batch_mixer, eval_batches, train_loader, train_transform
-from training.params import TrainParams
+from training.params import Recipe, TrainParams
+
+BASELINE = TrainParams(arch="catsdogsnet")  # 160 px crops: the transform changes the size
 
 
 def test_train_transform_changes_pictures_and_differs_between_calls(pictures):
     images, _ = pictures(1)
     picture = torch.from_numpy(images[0]).permute(2, 0, 1)
-    transform = train_transform(TrainParams())
+    transform = train_transform(BASELINE)
     torch.manual_seed(0)
     first, second = transform(picture), transform(picture)
-    assert first.dtype == torch.uint8 and first.shape == (3, TrainParams().crop_size, TrainParams().crop_size)
+    assert first.dtype == torch.uint8 and first.shape == (3, BASELINE.recipe.crop_size, BASELINE.recipe.crop_size)
     assert not torch.equal(first, picture)
     assert not torch.equal(first, second)
 
@@ -26,7 +28,7 @@ def test_train_transform_changes_pictures_and_differs_between_calls(pictures):
 def test_every_augmentation_can_be_switched_off(pictures):
     images, _ = pictures(1)
     picture = torch.from_numpy(images[0]).permute(2, 0, 1)
-    plain = TrainParams(crop_scale_min=1.0, crop_size=224, rotation_degrees=0.0, jitter=0.0)
+    plain = TrainParams(efficientnet_lite0=Recipe(crop_scale_min=1.0, crop_size=224), rotation_degrees=0.0, jitter=0.0)
     names = [type(t).__name__ for t in train_transform(plain).transforms]
     assert names == ["RandomHorizontalFlip"]
     out = train_transform(plain)(picture)
@@ -54,7 +56,7 @@ def test_train_batches_are_reproducible_from_the_seed_and_change_with_it(picture
 def test_each_picture_gets_its_own_random_augmentation(pictures):
     images, labels = pictures(2)
     same = np.stack([images[0], images[0]])
-    dataset = AugmentedImages(same, labels, train_transform(TrainParams()))
+    dataset = AugmentedImages(same, labels, train_transform(BASELINE))
     torch.manual_seed(0)
     assert not torch.equal(dataset[0][0], dataset[1][0])
 
@@ -72,7 +74,7 @@ def test_batch_mixer_gives_soft_targets_that_keep_the_label_mass():
     batch = torch.randn(8, 3, 16, 16)
     labels = torch.tensor([0, 1] * 4)
     torch.manual_seed(0)
-    mixed, targets = batch_mixer(TrainParams(mix_prob=1.0))(batch, labels)
+    mixed, targets = batch_mixer(TrainParams(efficientnet_lite0=Recipe(mix_prob=1.0)))(batch, labels)
     assert mixed.shape == batch.shape and not torch.equal(mixed, batch)
     assert targets.shape == (8, 2) and torch.allclose(targets.sum(dim=1), torch.ones(8))
     assert ((targets > 0) & (targets < 1)).any()  # some targets are shares of both classes
@@ -82,6 +84,6 @@ def test_batch_mixer_gives_soft_targets_that_keep_the_label_mass():
 
 def test_batch_mixer_off_passes_pictures_through_with_one_hot_targets():
     batch, labels = torch.randn(4, 3, 16, 16), torch.tensor([1, 0, 0, 1])
-    same, targets = batch_mixer(TrainParams(mix_prob=0.0))(batch, labels)
+    same, targets = batch_mixer(TrainParams(efficientnet_lite0=Recipe(mix_prob=0.0)))(batch, labels)
     assert same is batch
     assert torch.equal(targets, torch.tensor([[0.0, 1.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]))

@@ -10,8 +10,9 @@ from training.params import EvaluateParams, TrainParams, from_dict, load_section
 def test_repo_params_yaml_builds_every_training_section(repo_root):
     train = load_section(repo_root / "params.yaml", "train", TrainParams)
     evaluate = load_section(repo_root / "params.yaml", "evaluate", EvaluateParams)
-    assert train.epochs >= 1 and train.bf16 in (True, False)
-    assert evaluate.batch_size >= 1
+    assert train.arch == "efficientnet_lite0", "the pretrained backbone is the default"
+    assert train.recipe is train.efficientnet_lite0 and train.catsdogsnet.epochs > train.recipe.epochs
+    assert evaluate == EvaluateParams(), "params.yaml and the dataclass defaults say the same"
 
 
 def test_unknown_key_is_an_error_that_names_it():
@@ -20,11 +21,33 @@ def test_unknown_key_is_an_error_that_names_it():
 
 
 def test_wrong_type_is_an_error_and_ints_are_accepted_as_floats():
-    with pytest.raises(ValueError, match=r"train\.epochs must be int"):
-        from_dict("train", {"epochs": "3"}, TrainParams)
+    with pytest.raises(ValueError, match=r"train\.batch_size must be int"):
+        from_dict("train", {"batch_size": "3"}, TrainParams)
     with pytest.raises(ValueError, match=r"train\.bf16 must be bool"):
         from_dict("train", {"bf16": 1}, TrainParams)
-    assert from_dict("train", {"lr": 1}, TrainParams).lr == 1.0
+    assert from_dict("train", {"max_minutes": 1}, TrainParams).max_minutes == 1.0
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        ({"efficientnet_lite0": {"epochs": 0}}, r"train\.efficientnet_lite0\.epochs must be at least 1, got 0"),
+        ({"max_minutes": 0}, r"train\.max_minutes must be positive, got 0\.0"),
+        ({"arch": "resnet"}, r"train\.arch must be one of efficientnet_lite0, catsdogsnet"),
+        ({"catsdogsnet": {"crop_size": 100}}, r"crop_size must be a multiple of 32"),
+        ({"catsdogsnet": {"head_epochs": 5, "epochs": 3}}, r"head_epochs must be between 0 and epochs"),
+        ({"neither_pet_rate": 0.7}, r"neither_pet_rate must be in \[0, 0\.5\)"),
+        ({"catsdogsnet": {"lrr": 1}}, r"unknown key\(s\) in 'train\.catsdogsnet': lrr"),
+    ],
+)
+def test_out_of_range_values_are_errors_with_a_sentence(raw, message):
+    with pytest.raises(ValueError, match=message):
+        from_dict("train", raw, TrainParams)
+
+
+def test_a_recipe_section_overrides_only_the_keys_it_names():
+    params = from_dict("train", {"arch": "catsdogsnet", "catsdogsnet": {"epochs": 3}}, TrainParams)
+    assert params.recipe.epochs == 3 and params.recipe.mix_prob == TrainParams().catsdogsnet.mix_prob
 
 
 def test_missing_section_and_missing_file_are_errors(tmp_path):

