@@ -91,6 +91,14 @@ class Batching:
         return {"batchSize": self.size, "maxBatchDelay": self.max_delay_ms}
 
 
+def stage_model(model_dir: Path, runtime: str, out_dir: Path) -> Path:
+    """What TorchServe unpacks an archive's model into: the runtime's export and index_to_name.json
+    in out_dir (also what tests and benchmarks load without a server). Returns the exported file."""
+    exported = export(model_dir, runtime, out_dir)
+    shutil.copy(model_dir / model_folder.LABELS, out_dir / LABELS_FILE)
+    return exported
+
+
 def build_archive(
     model_dir: Path,
     version: str,
@@ -112,14 +120,13 @@ def build_archive(
             Settings.resolve(settings, environ={})
             _, calibration = model_folder.load(model_dir)
             spec = ModelSpec(runtime, precision, calibration.thresholds)
-            exported = export(model_dir, runtime, staging / "model")
-            shutil.copy(model_dir / model_folder.LABELS, extra_labels := staging / "model" / LABELS_FILE)
+            exported = stage_model(model_dir, runtime, staging / "model")
             # Fail here, not in a serving worker, if the export does not load or answer.
             Classifier.load(staging / "model", spec, version)
         except Exception as e:  # loading, exporting and running fail in many ways; all mean "not packageable"
             raise PackageError(f"cannot package {model_dir}: {e}") from e
         shutil.copytree(HANDLER_DIR, extra / "handler", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-        shutil.copy(extra_labels, extra / LABELS_FILE)
+        shutil.copy(staging / "model" / LABELS_FILE, extra / LABELS_FILE)
         config = staging / "model-config.yaml"
         config.write_text(
             yaml.safe_dump({**batching.model_config(), "handler": settings, "model": spec.to_config()}),

@@ -113,7 +113,7 @@ def logits_and_pet(model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, tor
         logits, imagenet = model.both(x)
         return logits, pet_mass(imagenet)
     logits = model(x)
-    return logits, torch.ones(len(logits), dtype=logits.dtype)
+    return logits, torch.ones_like(logits[:, 0])  # shaped by the batch, also when traced for export
 
 
 class ServingGraph(nn.Module):

@@ -1,7 +1,8 @@
 """Serving fixtures: a model store with two real archives, and a real TorchServe on free ports.
 
-The archives are built by serving/package.py (the same code as `make package`) from a freshly
-initialised, seeded CatsDogsNet: no trained model is needed, and speed does not depend on weights.
+The archives are built by serving/package.py (the same code as `make package`, on the default
+runtime) from a freshly initialised, seeded CatsDogsNet: no trained model is needed, and the
+plumbing does not depend on weights.
 """
 
 from __future__ import annotations
@@ -21,16 +22,11 @@ VERSIONS = ("1.0", "2.0")
 
 @pytest.fixture(scope="session")
 def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    """{version: folder with model.pt + index_to_name.json}: seeded fresh weights, different per version."""
-    from training.model import CatsDogsNet  # imported lazily
+    """{version: model folder}: seeded fresh CatsDogsNet weights, different per version."""
+    from training.model import write_fresh  # imported lazily
 
-    dirs = {}
-    for seed, version in enumerate(VERSIONS):
-        dirs[version] = tmp_path_factory.mktemp(f"model-{version}")
-        torch.manual_seed(seed)
-        torch.save(CatsDogsNet().eval().state_dict(), dirs[version] / "model.pt")
-        (dirs[version] / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    return dirs
+    return {version: write_fresh(tmp_path_factory.mktemp(f"model-{version}"), "catsdogsnet", seed)
+            for seed, version in enumerate(VERSIONS)}
 
 
 @pytest.fixture(scope="session")

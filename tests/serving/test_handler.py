@@ -1,7 +1,8 @@
 """The handler without a server: every protocol, every bad input, batching, image kinds, the TorchServe
 adapter (a real ts Context), its metrics, and the tensor it feeds the model versus training's.
 
-The model is a freshly initialised, seeded CatsDogsNet: the tests check the plumbing, not accuracy.
+The model is a freshly initialised, seeded CatsDogsNet exported for the default runtime (OpenVINO):
+the tests check the plumbing, not accuracy.
 """
 
 from __future__ import annotations
@@ -23,11 +24,13 @@ from PIL import Image
 from ts.context import Context, RequestProcessor
 from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 
-from handler.inference import Classifier
+from handler.inference import Classifier, ModelSpec
+from handler.preprocess import to_model_input
 from handler.protocols import RawRequest
 from handler.service import InferenceService
 from handler.ts_handler import CatsDogsHandler
-from training.model import CatsDogsNet
+from serving.package import stage_model
+from training.model import write_fresh
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_INSTANCES = 4
@@ -38,20 +41,15 @@ MAX_INSTANCES = 4
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    """What TorchServe unpacks a .mar into: model.py, model.pt, index_to_name.json."""
+    """What TorchServe unpacks a .mar's model into: model.onnx and index_to_name.json."""
     path = tmp_path_factory.mktemp("model")
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().state_dict(), path / "model.pt")
-    shutil.copy(REPO / "training" / "model.py", path / "model.py")
-    (path / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    stage_model(write_fresh(tmp_path_factory.mktemp("trained"), "catsdogsnet"), "openvino", path)
     return path
 
 
 @pytest.fixture(scope="module")
 def classifier(model_dir) -> Classifier:
-    return Classifier.load(
-        model_dir / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "1.0"
-    )
+    return Classifier.load(model_dir, ModelSpec(), "1.0")
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +64,8 @@ def context(model_dir) -> Context:
     metrics.initialize_cache()
     metrics.model_name = "catsdogs"
     manifest = {
-        "model": {"modelName": "catsdogs", "modelVersion": "1.0", "modelFile": "model.py",
-                  "serializedFile": "model.pt", "handler": "ts_handler.py"}
+        "model": {"modelName": "catsdogs", "modelVersion": "1.0", "serializedFile": "model.onnx",
+                  "handler": "ts_handler.py"}
     }  # fmt: skip
     return Context("catsdogs", str(model_dir), manifest, 4, None, "0.12.0", True, metrics,
                    {"handler": {"max_instances": MAX_INSTANCES}})  # fmt: skip
@@ -123,7 +121,8 @@ def assert_prediction(answer: dict) -> None:
     assert list(probabilities) == ["cat", "dog"]
     assert all(np.isfinite(p) and 0 <= p <= 1 for p in probabilities.values())
     assert sum(probabilities.values()) == pytest.approx(1.0, abs=2e-6)
-    assert answer["label"] == max(probabilities, key=probabilities.get)
+    assert answer["label"] == max(probabilities, key=probabilities.get)  # thresholds 0: never unsure/neither
+    assert answer["pet_probability"] == 1.0  # CatsDogsNet has no ImageNet head to doubt it
     assert answer["model_version"] == "1.0"
 
 
@@ -170,8 +169,9 @@ def test_oip_v2_answers_typed_outputs_and_echoes_id(service, classifier, photos)
     assert answer.status == 200
     body = answer.body
     assert (body["model_name"], body["model_version"], body["id"]) == ("catsdogs", "1.0", "req-42")
-    label, probabilities = body["outputs"]
+    label, probabilities, pet = body["outputs"]
     assert label == {"name": "label", "datatype": "BYTES", "shape": [3], "data": label["data"]}
+    assert pet == {"name": "pet_probability", "datatype": "FP32", "shape": [3], "data": [1.0, 1.0, 1.0]}
     assert probabilities["name"] == "probabilities" and probabilities["datatype"] == "FP32"
     assert probabilities["shape"] == [3, 2] and len(probabilities["data"]) == 6
     expected = classifier.predict(np.stack([classifier.decode(i) for i in images]))
@@ -262,8 +262,7 @@ def test_bad_input_gets_400_json_naming_the_problem(handler, context, photos, na
 
 def test_pixel_limit_is_configurable(model_dir, photos):
     """A limit from the model config: a 64 x 64 picture passes, one over 1,000 pixels does not."""
-    small = Classifier.load(model_dir / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json",
-                            "1.0", max_pixels=1000)  # fmt: skip
+    small = Classifier.load(model_dir, ModelSpec(), "1.0", max_pixels=1000)
     service = InferenceService(small, "catsdogs", MAX_INSTANCES)
     tiny, large = encode(Image.new("RGB", (20, 20)), "PNG"), encode(Image.new("RGB", (64, 64)), "PNG")
     answers = service.answer([RawRequest({"body": tiny}), RawRequest({"body": large})])
@@ -299,13 +298,19 @@ def test_batch_with_a_bad_request_fails_only_that_request(handler, context, serv
         assert got["probabilities"]["dog"] == pytest.approx(want["probabilities"]["dog"], abs=1e-5)
 
 
-def test_model_failure_is_a_500_json_for_good_requests_and_400_stays(model_dir, photos):
+def test_model_failure_is_a_500_json_for_good_requests_and_400_stays(tmp_path, photos):
     """A model whose weights turned NaN: good requests get InferenceError 500, bad ones still their 400."""
-    broken = Classifier.load(
-        model_dir / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "1.0"
-    )
-    with torch.no_grad():
-        next(broken.model.parameters()).fill_(float("nan"))
+    trained = write_fresh(tmp_path / "trained", "catsdogsnet")
+    state = torch.load(trained / "model.pt", weights_only=True)
+    state["head.3.bias"] = torch.full_like(state["head.3.bias"], float("nan"))
+    torch.save(state, trained / "model.pt")
+    stage_model(trained, "openvino", tmp_path / "unpacked")
+    with pytest.raises(Exception, match="non-finite"):  # the load-time check already refuses it
+        Classifier.load(tmp_path / "unpacked", ModelSpec(), "1.0")
+    from handler.runtime import load_runtime
+    from handler.verdict import Thresholds
+
+    broken = Classifier(load_runtime("openvino", tmp_path / "unpacked"), ("cat", "dog"), "1.0", Thresholds())
     service = InferenceService(broken, "catsdogs", MAX_INSTANCES)
     good, bad = service.answer([RawRequest({"body": photos["cat"]}), RawRequest({"body": b"junk"})])
     assert (good.status, good.body["type"]) == (500, "InferenceError")
@@ -351,7 +356,7 @@ def test_image_kinds_are_accepted_through_the_handler(handler, context, kind):
 def test_adapter_reads_version_and_settings_from_the_archive(handler):
     assert handler.service.classifier.version == "1.0"
     assert handler.service.max_instances == MAX_INSTANCES  # from the model config's handler section
-    assert torch.get_num_threads() == 1
+    assert handler.service.classifier.runtime.name == "openvino"  # the default ModelSpec
 
 
 def test_unknown_handler_setting_fails_initialisation(context):
@@ -410,12 +415,51 @@ def test_handler_tensor_equals_training_evaluation_tensor(service, classifier, p
     images, _, _ = load_test(tmp_path)
     training_tensor = next(eval_batches(images, batch_size=1))
 
-    # Serving: capture exactly what the model receives for the same file's bytes.
-    seen = []
-    hook = classifier.model.register_forward_pre_hook(lambda module, args: seen.append(args[0].clone()))
+    # Serving: capture exactly what the runtime receives for the same file's bytes. The exported graph
+    # starts with to_model_input itself (test_model.py checks the graph against it).
+    seen, run = [], classifier.runtime.run
+    classifier.runtime.run = lambda batch: (seen.append(batch.copy()), run(batch))[1]
     try:
         [answer] = service.answer([RawRequest({"body": photo_file.read_bytes()}, {"body": "image/jpeg"})])
     finally:
-        hook.remove()
+        del classifier.runtime.run
     assert answer.status == 200
-    assert torch.equal(seen[0], training_tensor)
+    assert np.array_equal(seen[0], images)
+    assert torch.equal(to_model_input(seen[0]), training_tensor)
+
+
+# ---------------------------------------------------------------- the four answers
+
+
+@pytest.fixture(scope="module")
+def pretrained_dir(tmp_path_factory) -> Path:
+    """The ImageNet backbone (its pet probability is a real score) with a seeded head, exported."""
+    path = tmp_path_factory.mktemp("pretrained")
+    stage_model(write_fresh(tmp_path_factory.mktemp("fresh"), "efficientnet_lite0"), "openvino", path)
+    return path
+
+
+@pytest.mark.parametrize(
+    "thresholds, expected",
+    [({"unsure_below": 1.0}, "unsure"), ({"neither_below": 1.0, "unsure_below": 1.0}, "neither")],
+)
+def test_every_protocol_carries_unsure_and_neither_and_keeps_the_probabilities(pretrained_dir, photos,
+                                                                              thresholds, expected):
+    """A client reading only `label` is never told cat or dog when the answer is unsure or neither."""
+    from handler.verdict import Thresholds
+
+    strict = Classifier.load(pretrained_dir, ModelSpec(thresholds=Thresholds(**thresholds)), "1.0")
+    service = InferenceService(strict, "catsdogs", MAX_INSTANCES)
+    native, v1, v2 = service.answer([
+        RawRequest({"body": photos["cat"]}, {"body": "image/jpeg"}),
+        RawRequest({"body": {"instances": [{"data": b64(photos["dog"])}]}}, {"body": "application/json"}),
+        RawRequest({"body": {"inputs": [{"name": "i", "shape": [1], "datatype": "BYTES",
+                                         "data": [b64(photos["cat"])]}]}}, {"body": "application/json"}),
+    ])  # fmt: skip
+    assert native.body["label"] == expected and set(native.body["probabilities"]) == {"cat", "dog"}
+    assert v1.body["predictions"][0]["label"] == expected
+    outputs = {o["name"]: o for o in v2.body["outputs"]}
+    assert outputs["label"]["data"] == [expected]
+    pet = outputs["pet_probability"]
+    assert (pet["datatype"], pet["shape"]) == ("FP32", [1]) and 0 < pet["data"][0] < 1
+    assert 0 < native.body["pet_probability"] < 1

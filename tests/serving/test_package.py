@@ -19,18 +19,16 @@ from PIL import Image
 
 from serving.package import Batching, PackageError, build_archive, main
 from serving.store import read_manifest, read_model_config, versions_in_store
-from training.model import CatsDogsNet
+from training.model import Calibration, write_fresh
+from handler.verdict import Thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().state_dict(), path / "model.pt")
-    (path / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    return path
+    calibration = Calibration(0.8, Thresholds(unsure_below=0.7, neither_below=0.0))
+    return write_fresh(tmp_path_factory.mktemp("models"), "catsdogsnet", 0, calibration)
 
 
 @pytest.fixture(scope="module")
@@ -39,22 +37,41 @@ def archive(model_dir, tmp_path_factory) -> Path:
     return build_archive(model_dir, "1.0", out, {"max_instances": 8})
 
 
-def test_archive_holds_model_handler_package_labels_and_config(archive):
+def test_archive_holds_the_export_handler_package_labels_and_config(archive):
     with zipfile.ZipFile(archive) as mar:
         names = set(mar.namelist())
         manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))["model"]
         config = yaml.safe_load(mar.read("model-config.yaml"))
-        assert mar.read("model.py") == (REPO / "training" / "model.py").read_bytes()
     assert manifest == {
-        "modelName": "catsdogs", "modelVersion": "1.0", "modelFile": "model.py", "serializedFile": "model.pt",
+        "modelName": "catsdogs", "modelVersion": "1.0", "serializedFile": "model.onnx",
         "handler": "ts_handler.py", "configFile": "model-config.yaml",
     }  # fmt: skip
     handler_modules = {f"handler/{p.name}" for p in (REPO / "handler").glob("*.py")}
-    assert {"model.py", "model.pt", "ts_handler.py", "index_to_name.json", "handler/preprocess.py"} <= names
+    assert {"model.onnx", "ts_handler.py", "index_to_name.json", "handler/preprocess.py"} <= names
     assert handler_modules <= names
+    # The archive carries no training code, weights file or checkpoint: the export is the model.
+    assert not [n for n in names if n.startswith("training/") or n.endswith((".pt", ".pth", ".py")) and
+                not (n == "ts_handler.py" or n.startswith("handler/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
-    assert config == {"handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1}
+    assert config == {
+        "handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1,
+        "model": {"runtime": "openvino", "precision": "f32",
+                  "thresholds": {"unsure_below": 0.7, "neither_below": 0.0}},
+    }  # fmt: skip
     assert read_model_config(archive) == config
+
+
+@pytest.mark.parametrize("runtime, exported", [("torch", "model.ts"), ("onnxruntime", "model.onnx")])
+def test_each_runtime_gets_its_export(model_dir, tmp_path, runtime, exported):
+    out = build_archive(model_dir, "1.0", tmp_path / "catsdogs.mar", runtime=runtime)
+    with zipfile.ZipFile(out) as mar:
+        assert json.loads(mar.read("MAR-INF/MANIFEST.json"))["model"]["serializedFile"] == exported
+    assert read_model_config(out)["model"]["runtime"] == runtime
+
+
+def test_bf16_is_refused_for_runtimes_without_it(model_dir, tmp_path):
+    with pytest.raises(PackageError, match="precision bf16 needs the openvino runtime, not torch"):
+        build_archive(model_dir, "1.0", tmp_path / "catsdogs.mar", runtime="torch", precision="bf16")
 
 
 def test_two_versions_coexist_under_distinct_names(model_dir, archive):
@@ -66,15 +83,18 @@ def test_two_versions_coexist_under_distinct_names(model_dir, archive):
 
 
 def test_missing_model_is_a_clear_error(tmp_path):
-    with pytest.raises(PackageError, match=r"model.pt not found: train a model first"):
+    with pytest.raises(PackageError, match=r"model.json not found: train a model first"):
         build_archive(tmp_path, "1.0", tmp_path / "catsdogs.mar")
     assert not (tmp_path / "catsdogs.mar").exists()
 
 
-def test_weights_that_do_not_fit_the_model_file_are_refused(tmp_path, model_dir):
+def test_weights_that_do_not_fit_the_arch_are_refused(tmp_path, model_dir):
+    from training.catsdogsnet import CatsDogsNet
+
+    for name in ("model.json", "index_to_name.json"):
+        (tmp_path / name).write_text((model_dir / name).read_text())
     torch.save(CatsDogsNet(width=8).state_dict(), tmp_path / "model.pt")
-    (tmp_path / "index_to_name.json").write_text((model_dir / "index_to_name.json").read_text())
-    with pytest.raises(PackageError, match=r"does not fit CatsDogsNet .* problem\(s\), first: size mismatch"):
+    with pytest.raises(PackageError, match=r"does not fit catsdogsnet: \d+ problem\(s\), first: size mismatch"):
         build_archive(tmp_path, "1.0", tmp_path / "catsdogs.mar")
 
 
@@ -167,3 +187,4 @@ def test_torchserve_loader_initialises_the_handler_from_the_unpacked_archive_alo
     assert report["status"] == 200
     assert report["answer"]["model_version"] == "1.0"
     assert set(report["answer"]["probabilities"]) == {"cat", "dog"}
+    assert report["answer"]["label"] in {"cat", "dog", "unsure"} and 0 < report["answer"]["pet_probability"] <= 1
