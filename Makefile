@@ -75,8 +75,8 @@ promote: setup ## Make VERSION the default (registered from models/ first if nee
 rollback: setup ## Make the highest registered version below the current default the default
 	$(PY) -m serving.versions rollback
 
-bench-serve: setup ## In-process vs TorchServe latency/throughput on 127.0.0.1 (~3 min; prints a Markdown table)
-	$(PY) -m serving.bench
+bench-serve: setup ## Runtimes in-process vs TorchServe on 127.0.0.1 (~3 min; Markdown table; CHECK=1 fails on a missed target)
+	$(PY) -m serving.bench $(if $(CHECK),--check)
 
 # --- Monitoring: a labelled batch against a live endpoint, drift, load and faults (README "Monitoring") ---
 .PHONY: collect drift loadtest
@@ -109,8 +109,8 @@ else
 endif
 	@$(DVC) metrics show
 
-bench-train: setup ## Training images/s (float32 vs bfloat16) and peak memory
-	$(PY) -m training.bench
+bench-train: setup ## Training images/s (float32 vs bfloat16), projected train time, peak memory (CHECK=1 fails on a miss)
+	$(PY) -m training.bench $(if $(CHECK),--check)
 
 mlflow-ui: setup ## Browse the MLflow runs (mlflow.db, mlruns/) at http://127.0.0.1:5000
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db --host 127.0.0.1 --port 5000

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import logging
 import os
 import platform
@@ -26,7 +25,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from handler.preprocess import CLASS_NAMES
 from monitoring.faults import WorkerError, kill_worker_and_wait
 from monitoring.load import LoadResult, run_load
 from monitoring.protocols import Endpoint
@@ -35,7 +33,7 @@ from serving.ports import Ports
 from serving.server import ModelSpec, ServerError, TorchServe
 from serving.store import read_model_config
 from serving.versions import VersionError, Versions
-from training.model import CatsDogsNet
+from training.model import write_fresh
 
 VERSIONS = ("1.0", "2.0")
 
@@ -44,12 +42,8 @@ def build_store(store: Path, versions: tuple[str, ...] = VERSIONS) -> Path:
     """catsdogs-<v>.mar for each version, from seeded fresh weights, via serving/package.py."""
     for seed, version in enumerate(versions):
         model_dir = store / f".weights-{version}"
-        model_dir.mkdir(parents=True, exist_ok=True)
         with torch.random.fork_rng():  # seeded weights without touching the caller's random state
-            torch.manual_seed(seed)
-            torch.save(CatsDogsNet().eval().state_dict(), model_dir / "model.pt")
-        labels = {str(i): name for i, name in enumerate(CLASS_NAMES)}
-        (model_dir / "index_to_name.json").write_text(json.dumps(labels))
+            write_fresh(model_dir, "catsdogsnet", seed)
         build_archive(model_dir, version, store / f"catsdogs-{version}.mar")
     return store
 

@@ -11,9 +11,9 @@ import json
 import numpy as np
 import pytest
 
-from handler.inference import Classifier
+from handler.inference import Classifier, ModelSpec
 from scripts.collect_predictions import main
-from serving.package import MODEL_FILE
+from serving.package import stage_model
 
 pytestmark = pytest.mark.slow
 
@@ -29,8 +29,9 @@ def split(tmp_path_factory, monitoring_store):
     labels = np.arange(N) % 2
     files = np.array([f"img/{i}.jpg" for i in range(N)])
     np.savez(folder / "test.npz", images=images, labels=labels, files=files)
-    weights = monitoring_store / ".weights-1.0"
-    model = Classifier.load(MODEL_FILE, weights / "model.pt", weights / "index_to_name.json", "1.0")
+    unpacked = tmp_path_factory.mktemp("unpacked")
+    stage_model(monitoring_store / ".weights-1.0", "openvino", unpacked)
+    model = Classifier.load(unpacked, ModelSpec(), "1.0")
     items = [
         {"file": f, "label": ("cat", "dog")[y], "prob_dog": p.probabilities["dog"]}
         for f, y, p in zip(files, labels, model.predict(images))

@@ -12,7 +12,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
 from serving.ports import Ports
 from serving.server import ModelSpec, TorchServe

@@ -12,7 +12,6 @@ import io
 import json
 import logging
 import re
-import shutil
 import struct
 import zlib
 from pathlib import Path
