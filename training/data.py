@@ -234,14 +234,25 @@ def kind_of(item: Decoded) -> str:
 def split_by_kind(
     items: list[Decoded], seed: int, val_fraction: float, test_fraction: float
 ) -> dict[str, list[Decoded]]:
-    """`split` within each kind of non-pet photo, so every kind is held out in proportion."""
-    splits: dict[str, list[Decoded]] = {name: [] for name in SPLITS}
+    """Train/val/test for non-pet photos, stratified by kind without rounding each kind on its own
+    (5 photos of a kind would round to none held out): each kind is shuffled (seeded, ordered by
+    content hash first, as in `split`), every photo gets its relative rank within its kind, and
+    the test and then the validation share are taken in that rank order across all kinds."""
+    ranked: list[tuple[float, str, Decoded]] = []
     for kind in sorted({kind_of(d) for d in items}):
-        for name, members in split(
-            [d for d in items if kind_of(d) == kind], seed, val_fraction, test_fraction
-        ).items():
-            splits[name] += members
-    return {name: sorted(members, key=lambda d: d.source.file) for name, members in splits.items()}
+        members = sorted((d for d in items if kind_of(d) == kind), key=lambda d: d.sha256)
+        stream = int(hashlib.sha256(kind.encode()).hexdigest()[:8], 16)  # another kind never moves it
+        order = np.random.default_rng([seed, NEITHER_LABEL, stream]).permutation(len(members))
+        ranked += [((rank + 0.5) / len(members), kind, members[i]) for rank, i in enumerate(order)]
+    ranked.sort(key=lambda r: r[:2])
+    n_test, n_val = round(len(items) * test_fraction), round(len(items) * val_fraction)
+    ordered = [d for _, _, d in ranked]
+    splits = {
+        "test": ordered[:n_test],
+        "val": ordered[n_test : n_test + n_val],
+        "train": ordered[n_test + n_val :],
+    }
+    return {name: sorted(splits[name], key=lambda d: d.source.file) for name in SPLITS}
 
 
 def load_neither(data_dir: Path, split_name: str) -> np.ndarray | None:
