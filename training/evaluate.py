@@ -112,7 +112,7 @@ def save_neither_scores(
     ax.axvline(neither_below, color="black", linestyle="--", label=f'"neither" below {neither_below:.3g}')
     ax.set_xlabel("pet probability")
     ax.set_ylabel("pictures")
-    ax.set_title("pet probability" + ("" if nonpets is not None else " (no held-out non-pet photos)"))
+    ax.set_title("test pets vs held-out non-pets" if nonpets is not None else "test pets (no held-out non-pet photos)")
     ax.legend()
     fig.savefig(path, dpi=100)
 
