@@ -112,7 +112,8 @@ def save_neither_scores(
     ax.axvline(neither_below, color="black", linestyle="--", label=f'"neither" below {neither_below:.3g}')
     ax.set_xlabel("pet probability")
     ax.set_ylabel("pictures")
-    ax.set_title("test pets vs held-out non-pets" if nonpets is not None else "test pets (no held-out non-pet photos)")
+    title = "test pets vs held-out non-pets" if nonpets is not None else "test pets (no held-out non-pets)"
+    ax.set_title(title)
     ax.legend()
     fig.savefig(path, dpi=100)
 
@@ -168,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_section(args.params, "evaluate", EvaluateParams)
         images, labels, files = load_test(args.data_dir)
+        nonpets = load_neither(args.data_dir, "test")  # None without non-pet photos
         model, calibration = model_folder.load(args.model_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
@@ -183,10 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"arch": model_folder.arch_of(model), "accuracy": scores["accuracy"], **scores["macro"],
                "n": scores["n"], "per_class": scores["per_class"],
                **answer_metrics(probabilities, pet, labels, calibration, params.unsure_below)}
-    nonpets = load_neither(args.data_dir, "test")
     nonpet_pet = None
     if nonpets is None or not len(nonpets):
-        logger.info("no held-out non-pet photos (neither_test.npz) in %s: non-pet answers not scored", args.data_dir)
+        logger.info("no held-out non-pet photos (neither_test.npz) in %s: not scored", args.data_dir)
     else:
         nonpet_logits, nonpet_pet = predict(model, nonpets, params.batch_size, params.bf16)
         nonpet_probabilities = torch.softmax(nonpet_logits.double() / calibration.temperature, 1).numpy()
@@ -195,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     args.metrics.write_text(json.dumps(summary, indent=2) + "\n")
     write_plots(args.plots_dir, labels, prob_dog, scores["confusion_matrix"])
     save_reliability(probabilities.max(1), probabilities.argmax(1) == labels, args.plots_dir / "reliability.png")
-    save_neither_scores(pet, nonpet_pet, calibration.thresholds.neither_below, args.plots_dir / "neither_scores.png")
+    save_neither_scores(pet, nonpet_pet, calibration.thresholds.neither_below,
+                        args.plots_dir / "neither_scores.png")
     (args.plots_dir / "reference_predictions.json").write_text(
         json.dumps(reference(files, labels, prob_dog), indent=2) + "\n")
     log_to_training_run(args.model_dir, summary, args.plots_dir)

@@ -10,8 +10,9 @@ to a scratch memory-mapped file, not RAM, so the full Kaggle set fits in a few h
 Non-pet photos (prepare.neither_dir, any subfolders) pass the same validation, de-duplication (a
 file also found among the pets is a conflict: both copies are dropped and reported) and seeded
 split, per kind (first subfolder), into `<out>/neither_{train,val,test}.npz` (`images`, `files`
-relative to that folder), and the report's `neither` section. Unset (""), the section is null; an empty folder writes no neither_*
-files; either way the model trains without outlier photos and the log says so.
+relative to that folder), and the report's `neither` section. Unset (""), the section is null; an
+empty folder writes no neither_* files; either way the model trains without outlier photos and the
+log says so. `training.data.load_neither(data_dir, split)` reads them back (None when absent).
 """
 
 from __future__ import annotations

@@ -34,7 +34,8 @@ def test_non_pets_are_drawn_in_a_folder_per_kind_and_leave_the_pets_alone(tmp_pa
 def test_prepare_takes_them_as_synthetic_non_pets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)  # both CLIs read ./params.yaml, as under DVC
     (tmp_path / "params.yaml").write_text(
-        "synthetic: {per_class: 10, seed: 3, neither: 20}\nprepare: {raw_dir: syn, neither_dir: syn/neither}\n"
+        "synthetic: {per_class: 10, seed: 3, neither: 20}\n"
+        "prepare: {raw_dir: syn, neither_dir: syn/neither}\n"
     )
     assert main(["--out-dir", "syn"]) == 0
     assert prepare_main(["--out-dir", "prepared"]) == 0

@@ -25,7 +25,9 @@ def write_nonpets(data_dir: Path, split: str, n: int, seed: int = 11) -> None:
     """neither_<split>.npz as prepare writes it (no labels): flat grey pictures with noise."""
     rng = np.random.default_rng(seed)
     images = (rng.integers(100, 140, size=(n, 224, 224, 3))).astype(np.uint8)
-    write_split(data_dir / f"neither_{split}.npz", images, list(range(n)), None, [f"rock/{i}.jpg" for i in range(n)])
+    write_split(
+        data_dir / f"neither_{split}.npz", images, list(range(n)), None, [f"rock/{i}.jpg" for i in range(n)]
+    )
 
 
 @pytest.fixture
@@ -44,8 +46,20 @@ def saved_model(model_dir: Path, arch: str, thresholds: Thresholds) -> Path:
 
 def run_evaluate(data: Path, models: Path, root: Path) -> tuple[int, dict]:
     (root / "params.yaml").write_text("evaluate:\n  batch_size: 16\n")
-    code = evaluate.main(["--data-dir", str(data), "--model-dir", str(models), "--metrics", str(root / "metrics.json"),
-                          "--plots-dir", str(root / "plots"), "--params", str(root / "params.yaml")])
+    code = evaluate.main(
+        [
+            "--data-dir",
+            str(data),
+            "--model-dir",
+            str(models),
+            "--metrics",
+            str(root / "metrics.json"),
+            "--plots-dir",
+            str(root / "plots"),
+            "--params",
+            str(root / "params.yaml"),
+        ]
+    )
     return code, json.loads((root / "metrics.json").read_text()) if code == 0 else {}
 
 
@@ -60,7 +74,9 @@ def run_evaluate(data: Path, models: Path, root: Path) -> tuple[int, dict]:
         ("efficientnet_lite0", Thresholds(0.0, 1.0), {"nonpets_neither": 1.0, "nonpets_unsure": 0.0}),
     ],
 )
-def test_non_pets_are_answered_with_the_models_thresholds(data_with_nonpets, tmp_path, arch, thresholds, expected):
+def test_non_pets_are_answered_with_the_models_thresholds(
+    data_with_nonpets, tmp_path, arch, thresholds, expected
+):
     models = saved_model(tmp_path / "models", arch, thresholds)
     code, scores = run_evaluate(data_with_nonpets, models, tmp_path)
     assert code == 0
@@ -82,20 +98,35 @@ def test_without_non_pets_the_metrics_are_the_pets_only_and_the_plot_says_so(tin
 
 
 @pytest.mark.slow
-def test_training_ignores_non_pet_files_and_evaluate_logs_their_metrics_to_mlflow(data_with_nonpets, tmp_path):
+def test_training_ignores_non_pet_files_and_evaluate_logs_their_metrics_to_mlflow(
+    data_with_nonpets, tmp_path
+):
     """A tiny real run of the from-scratch net with neither_{train,val,test}.npz beside the splits."""
     from mlflow.tracking import MlflowClient
 
     write_nonpets(data_with_nonpets, "train", 8, seed=12)
     write_nonpets(data_with_nonpets, "val", 4, seed=13)
     params = tmp_path / "train.yaml"
-    params.write_text("train:\n  arch: catsdogsnet\n  batch_size: 16\n  num_workers: 0\n  eval_batch_size: 16\n"
-                      "  catsdogsnet: {epochs: 2, lr: 0.003, crop_size: 160}\n")
+    params.write_text(
+        "train:\n  arch: catsdogsnet\n  batch_size: 16\n  num_workers: 0\n  eval_batch_size: 16\n"
+        "  catsdogsnet: {epochs: 2, lr: 0.003, crop_size: 160}\n"
+    )
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
-        assert train.main(["--data-dir", str(data_with_nonpets), "--out-dir", str(tmp_path / "models"),
-                           "--params", str(params)]) == 0
+        assert (
+            train.main(
+                [
+                    "--data-dir",
+                    str(data_with_nonpets),
+                    "--out-dir",
+                    str(tmp_path / "models"),
+                    "--params",
+                    str(params),
+                ]
+            )
+            == 0
+        )
     code, scores = run_evaluate(data_with_nonpets, tmp_path / "models", tmp_path)
     assert code == 0 and scores["nonpets_n"] == 6 and scores["n"] == 16
     run_id = json.loads((tmp_path / "models" / "mlflow_run.json").read_text())["run_id"]
