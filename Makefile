@@ -98,12 +98,22 @@ loadtest: setup ## Load, worker-kill and version-switch scenarios on a throw-awa
 # DVC runs each stage's `python` from PATH: put the venv first so stages use the pinned packages.
 DVC := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc
 # DATA=folder: data/source links to it and `dvc exp run` points prepare.raw_dir there, so params.yaml
-# names a repo path, never a machine's path.
-train: setup ## Run the pipeline up to evaluate (dvc repro); DATA=folder trains on your photos
+# names a repo path, never a machine's path. NEITHER=folder (non-pet photos) does the same with
+# data/neither_source and prepare.neither_dir; DATA without NEITHER makes data/neither_source an empty
+# folder (DVC needs an existing path): your photos train without the synthetic non-pets.
+train: setup ## Run the pipeline up to evaluate (dvc repro); DATA=folder trains on your photos, NEITHER=folder of non-pets
 ifdef DATA
 	@test -d "$(DATA)" || { echo "DATA=$(DATA) is not a folder of cat and dog photos"; exit 2; }
 	@mkdir -p data && ln -sfn "$(abspath $(DATA))" data/source
-	$(DVC) exp run -S prepare.raw_dir=data/source evaluate
+endif
+ifdef NEITHER
+	@test -d "$(NEITHER)" || { echo "NEITHER=$(NEITHER) is not a folder of non-pet photos"; exit 2; }
+endif
+ifneq ($(DATA)$(NEITHER),)
+	@mkdir -p data && { [ ! -L data/neither_source ] || rm data/neither_source; } \
+		&& { [ ! -d data/neither_source ] || rmdir data/neither_source; }
+	@$(if $(NEITHER),ln -sfn "$(abspath $(NEITHER))" data/neither_source,mkdir data/neither_source)
+	$(DVC) exp run $(if $(DATA),-S prepare.raw_dir=data/source) -S prepare.neither_dir=data/neither_source evaluate
 else
 	$(DVC) repro evaluate
 endif

@@ -7,8 +7,11 @@ Run: python -m training.evaluate --data-dir data/prepared --model-dir models --m
   wrong), macro precision/recall/F1 and per-class numbers; calibration (expected calibration error,
   the share of answers under evaluate.unsure_below confidence); the four answers with the model's
   calibrated thresholds (shares of pets answered unsure and neither, accuracy among the answered);
+- with data/prepared/neither_test.npz (held-out non-pet photos, prepare.neither_dir), the same model
+  and thresholds answer them too: nonpets_n and the shares answered neither / unsure / cat or dog;
 - plots/confusion.csv (actual,predicted per picture: DVC's confusion template), confusion_matrix.png,
-  confidence.png, reliability.png;
+  confidence.png, reliability.png, neither_scores.png (pet probability of test pets vs held-out
+  non-pets, and the "neither" threshold);
 - plots/reference_predictions.json: each test picture's file, label, prediction and prob_dog, plus the
   predicted-label mix and confidence histogram: the baseline monitoring compares live traffic to.
 The metrics are also logged to the training run named in models/mlflow_run.json, when its store is there.
@@ -28,9 +31,10 @@ import torch
 from matplotlib.figure import Figure
 
 from handler.preprocess import CLASS_NAMES
-from handler.verdict import NEITHER, UNSURE, verdict
+from handler.verdict import NEITHER, UNSURE, Thresholds, verdict
 from training import model as model_folder
 from training import tracking
+from training.data import load_neither
 from training.figures import save_confusion_matrix, save_reliability
 from training.metrics import classification_metrics, expected_calibration_error, predict
 from training.params import EvaluateParams, load_section
@@ -81,6 +85,37 @@ def write_plots(plots_dir: Path, labels: np.ndarray, prob_dog: np.ndarray, matri
     ax.set_ylabel("pictures")
     ax.legend()
     fig.savefig(plots_dir / "confidence.png", dpi=100)
+
+
+def nonpet_metrics(probabilities: np.ndarray, pet: np.ndarray, thresholds: Thresholds) -> dict:
+    """The answers to held-out non-pet photos (probabilities N x 2 after the temperature): the share
+    flagged "neither" is the one that should be high; "cat"/"dog" are the misfiled ones."""
+    answers = [verdict(dict(zip(CLASS_NAMES, row)), p, thresholds) for row, p in zip(probabilities, pet)]
+    return {
+        "nonpets_n": len(answers),
+        "nonpets_neither": float(np.mean([a == NEITHER for a in answers])),
+        "nonpets_unsure": float(np.mean([a == UNSURE for a in answers])),
+        "nonpets_cat_or_dog": float(np.mean([a in CLASS_NAMES for a in answers])),
+    }
+
+
+def save_neither_scores(
+    pets: np.ndarray, nonpets: np.ndarray | None, neither_below: float, path: Path
+) -> None:
+    """Histograms of the pet probability, test pets against held-out non-pets, with the threshold
+    under which the answer is "neither". Written without non-pets too, so the DVC plot always exists."""
+    fig = Figure(figsize=(5, 3.2), layout="constrained")
+    ax = fig.add_subplot()
+    ax.hist(pets, bins=25, range=(0, 1), alpha=0.6, label=f"test pets ({len(pets)})")
+    if nonpets is not None:
+        ax.hist(nonpets, bins=25, range=(0, 1), alpha=0.6, label=f"held-out non-pets ({len(nonpets)})")
+    ax.axvline(neither_below, color="black", linestyle="--", label=f'"neither" below {neither_below:.3g}')
+    ax.set_xlabel("pet probability")
+    ax.set_ylabel("pictures")
+    title = "test pets vs held-out non-pets" if nonpets is not None else "test pets (no held-out non-pets)"
+    ax.set_title(title)
+    ax.legend()
+    fig.savefig(path, dpi=100)
 
 
 def log_to_training_run(model_dir: Path, summary: dict, plots_dir: Path) -> None:
@@ -134,12 +169,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_section(args.params, "evaluate", EvaluateParams)
         images, labels, files = load_test(args.data_dir)
+        nonpets = load_neither(args.data_dir, "test")  # None without non-pet photos
         model, calibration = model_folder.load(args.model_dir)
     except (ValueError, FileNotFoundError, RuntimeError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     torch.set_num_threads(params.threads)
-    logits, pet = predict(model.to(memory_format=torch.channels_last), images, params.batch_size, params.bf16)
+    model = model.to(memory_format=torch.channels_last)
+    logits, pet = predict(model, images, params.batch_size, params.bf16)
     probabilities = torch.softmax(logits.double() / calibration.temperature, 1).numpy()
     prob_dog = probabilities[:, 1]
     # A pet answered "neither" is wrong whatever its cat/dog split: it gets the other class's index.
@@ -148,10 +185,19 @@ def main(argv: list[str] | None = None) -> int:
     summary = {"arch": model_folder.arch_of(model), "accuracy": scores["accuracy"], **scores["macro"],
                "n": scores["n"], "per_class": scores["per_class"],
                **answer_metrics(probabilities, pet, labels, calibration, params.unsure_below)}
+    nonpet_pet = None
+    if nonpets is None or not len(nonpets):
+        logger.info("no held-out non-pet photos (neither_test.npz) in %s: not scored", args.data_dir)
+    else:
+        nonpet_logits, nonpet_pet = predict(model, nonpets, params.batch_size, params.bf16)
+        nonpet_probabilities = torch.softmax(nonpet_logits.double() / calibration.temperature, 1).numpy()
+        summary.update(nonpet_metrics(nonpet_probabilities, nonpet_pet, calibration.thresholds))
     args.metrics.parent.mkdir(parents=True, exist_ok=True)
     args.metrics.write_text(json.dumps(summary, indent=2) + "\n")
     write_plots(args.plots_dir, labels, prob_dog, scores["confusion_matrix"])
     save_reliability(probabilities.max(1), probabilities.argmax(1) == labels, args.plots_dir / "reliability.png")
+    save_neither_scores(pet, nonpet_pet, calibration.thresholds.neither_below,
+                        args.plots_dir / "neither_scores.png")
     (args.plots_dir / "reference_predictions.json").write_text(
         json.dumps(reference(files, labels, prob_dog), indent=2) + "\n")
     log_to_training_run(args.model_dir, summary, args.plots_dir)
@@ -160,6 +206,10 @@ def main(argv: list[str] | None = None) -> int:
           f"unsure {summary['pets_unsure']:.3f}  neither {summary['pets_neither']:.3f}  "
           f"answered right {summary['accuracy_answered']:.4f}  on {summary['n']} pictures "
           f"-> {args.metrics}, {args.plots_dir}/")
+    if "nonpets_n" in summary:
+        print(f"held-out non-pets: {summary['nonpets_neither']:.3f} answered neither, "
+              f"{summary['nonpets_unsure']:.3f} unsure, {summary['nonpets_cat_or_dog']:.3f} cat or dog "
+              f"of {summary['nonpets_n']}")
     return 0
 
 
