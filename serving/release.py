@@ -275,6 +275,8 @@ def build_release(inputs: Inputs, out_dir: Path, now: datetime | None = None) ->
 
 def build_args(record: dict) -> list[str]:
     """The Dockerfile's label build arguments, from a verified bundle's release.json."""
+    if record.get("synthetic") is not False:
+        raise ReleaseError("release.json does not say the model was trained on real photos: not an image input")
     return [
         f"MODEL_VERSION={record['version']}",
         f"DATA_VERSION={record['data_version']}",
