@@ -89,7 +89,6 @@ choose_archive() {  # sets MAR (and LABEL_ARGS from a release); dies when REQUIR
   elif [[ "${REQUIRE_RELEASE:-0}" == 1 ]]; then
     die "REQUIRE_RELEASE=1: refusing to build from a bare archive ($MAR); build from a release bundle that passed the gate: make release && make image RELEASE=dist/catsdogs-<version>" 2
   fi
-  [[ -f "$MAR" ]] || die "$MAR not found: build the model archive first (make train package)"
 }
 
 pin_base() {  # the base image by its registry digest (PIN_BASE=1), else as given
@@ -103,6 +102,7 @@ pin_base() {  # the base image by its registry digest (PIN_BASE=1), else as give
 build() {
   choose_archive
   require_engine
+  [[ -f "$MAR" ]] || die "$MAR not found: build the model archive first (make train package)"
   rm -rf "$STAGE" && mkdir -p "$STAGE"
   cp "$MAR" "$STAGE/catsdogs.mar"
   stage_torch_wheel
@@ -115,7 +115,9 @@ build() {
   log "building $IMAGE from $MAR on $base"
   local started=$SECONDS
   if "$DOCKER" buildx version >/dev/null 2>&1; then
-    "$DOCKER" buildx build --load "${args[@]}" -t "$IMAGE" .
+    # No provenance attestation: with it, Docker's containerd image store keeps an image index that
+    # `kind load docker-image` cannot load, and `docker push` publishes the index too.
+    "$DOCKER" buildx build --load --provenance=false "${args[@]}" -t "$IMAGE" .
   else
     DOCKER_BUILDKIT=1 "$DOCKER" build "${args[@]}" -t "$IMAGE" .
   fi
