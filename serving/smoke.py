@@ -162,8 +162,13 @@ def score_labelled(session: requests.Session, url: str, photos: list[tuple[str, 
         if label not in (*LABELS, UNSURE, NEITHER):
             raise SmokeFailure(f"{path}: label {label!r} is not one of {(*LABELS, UNSURE, NEITHER)}")
         check_version(body, expect_version, str(path))
-        counts["unsure" if label == UNSURE else "right" if label == truth else "wrong"] += 1
+        counts[outcome(truth, label)] += 1
     return counts
+
+
+def outcome(truth: str, label: str) -> str:
+    """right, wrong or unsure: an abstention is neither; `neither` on a pet photo is wrong."""
+    return "unsure" if label == UNSURE else "right" if label == truth else "wrong"
 
 
 def check_labelled(counts: dict[str, int], min_accuracy: float, max_unsure: float) -> str:
