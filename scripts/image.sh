@@ -80,10 +80,10 @@ LABEL_ARGS=()
 choose_archive() {  # sets MAR (and LABEL_ARGS from a release); dies when REQUIRE_RELEASE=1 has none
   if [[ -n "$RELEASE" ]]; then
     [[ -f "$RELEASE/release.json" ]] || die "RELEASE=$RELEASE is not a release folder (make release writes dist/catsdogs-<version>/)" 2
-    local line
+    local args arg
     # Verifies every checksum and that the release is of real data; prints the label build arguments.
-    line=$("$PY" -m serving.release build-args "$RELEASE") || die "release $RELEASE failed verification" 2
-    while read -r line; do LABEL_ARGS+=(--build-arg "$line"); done <<<"$line"
+    args=$("$PY" -m serving.release build-args "$RELEASE") || die "release $RELEASE failed verification" 2
+    while read -r arg; do LABEL_ARGS+=(--build-arg "$arg"); done <<<"$args"
     MAR=$(ls "$RELEASE"/catsdogs-*.mar)
     log "release $RELEASE verified: ${LABEL_ARGS[*]}"
   elif [[ "${REQUIRE_RELEASE:-0}" == 1 ]]; then
