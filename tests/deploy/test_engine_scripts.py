@@ -76,3 +76,16 @@ def test_ci_builds_refuse_anything_but_a_verified_release(tmp_path):
     # Past the release checks, the build stops only for want of an engine here.
     assert "release " + str(bundle) + " verified: --build-arg MODEL_VERSION=1.0" in verified.stderr
     assert verified.returncode == 2 and ("no container engine" in verified.stderr or "no docker CLI" in verified.stderr)
+
+
+def test_the_base_image_comes_from_the_default_engine_when_no_throwaway_one_runs(tmp_path):
+    """On GitHub's runners (default socket, no DOCKER_HOST) `base` must ask that engine, not the
+    throwaway engine's socket. A recording stand-in for the docker CLI shows which one was asked."""
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/sh\necho "DOCKER_HOST=$DOCKER_HOST $*" >>{calls}\nexit 0\n')
+    docker.chmod(0o755)
+    result = run(["scripts/container_engine.sh", "base", "python:3.11-slim-bookworm"], DOCKER=str(docker),
+                 DOCKER_HOST="", CATSDOGS_ENGINE_DIR=str(tmp_path / "engine"))
+    assert result.returncode == 0 and result.stdout.strip() == "python:3.11-slim-bookworm", result.stderr
+    assert calls.read_text().splitlines() == ["DOCKER_HOST= image inspect python:3.11-slim-bookworm"]
