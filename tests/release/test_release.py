@@ -21,7 +21,8 @@ import torch
 import yaml
 
 from serving.release import Inputs, ReleaseError, build_args, build_release, main, verify
-from tests.deploy.conftest import REPO_ROOT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 METRICS = {
     "accuracy": 0.97, "precision": 0.9702, "recall": 0.97, "f1": 0.97, "n": 200, "ece": 0.021,
