@@ -53,7 +53,9 @@ def _number(value: Any) -> str:
 def _flat(prefix: str, value: Any) -> list[tuple[str, Any]]:
     """Numeric leaves of nested metrics as (dotted.name, value)."""
     if isinstance(value, dict):
-        return [pair for key, sub in value.items() for pair in _flat(f"{prefix}.{key}" if prefix else key, sub)]
+        return [
+            pair for key, sub in value.items() for pair in _flat(f"{prefix}.{key}" if prefix else key, sub)
+        ]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return [(prefix, value)]
     return []
@@ -76,15 +78,18 @@ def render_model_card(release: dict, metrics: dict, report: dict, training: dict
         "",
         "## Release",
         "",
-        *_table(("", ""), [
-            ("version", release["version"]),
-            ("date (UTC)", release["created"]),
-            ("git commit", release["git_commit"]),
-            ("architecture", arch),
-            ("data version", release["data_version"]),
-            ("training run", training.get("run_id") or "not recorded"),
-            ("training commit", training.get("git_commit") or "not recorded"),
-        ]),
+        *_table(
+            ("", ""),
+            [
+                ("version", release["version"]),
+                ("date (UTC)", release["created"]),
+                ("git commit", release["git_commit"]),
+                ("architecture", arch),
+                ("data version", release["data_version"]),
+                ("training run", training.get("run_id") or "not recorded"),
+                ("training commit", training.get("git_commit") or "not recorded"),
+            ],
+        ),
         "",
         "## Data",
         "",
@@ -96,8 +101,10 @@ def render_model_card(release: dict, metrics: dict, report: dict, training: dict
     splits = counts.get("splits") or {}
     if splits:
         classes = sorted({k for s in splits.values() for k in s if k != "total"})
-        lines += _table(("split", *classes, "total"),
-                        [(name, *(s.get(c, 0) for c in classes), s.get("total", "?")) for name, s in splits.items()])
+        lines += _table(
+            ("split", *classes, "total"),
+            [(name, *(s.get(c, 0) for c in classes), s.get("total", "?")) for name, s in splits.items()],
+        )
         lines.append("")
     gate = release["gate"]
     lines += [
@@ -106,25 +113,49 @@ def render_model_card(release: dict, metrics: dict, report: dict, training: dict
         f"Quality gate passed: accuracy >= {gate['min_accuracy']}, every class's recall >= "
         f"{gate['min_class_recall']} (params.yaml `release:`).",
         "",
-        *_table(("metric", "value"), [(k, v) for k, v in _flat("", metrics)
-                                      if not k.startswith("per_class.") and k.split(".")[0] not in CALIBRATION_KEYS]),
+        *_table(
+            ("metric", "value"),
+            [
+                (k, v)
+                for k, v in _flat("", metrics)
+                if not k.startswith("per_class.") and k.split(".")[0] not in CALIBRATION_KEYS
+            ],
+        ),
         "",
     ]
     if per_class:
         found = {k for scores in per_class.values() if isinstance(scores, dict) for k in scores}
         fields = [k for k in ("precision", "recall", "f1", "support") if k in found] + sorted(
-            found - {"precision", "recall", "f1", "support"})
-        lines += ["### Per class", "",
-                  *_table(("class", *fields), [(name, *(s.get(f, "") for f in fields))
-                                               for name, s in per_class.items() if isinstance(s, dict)]),
-                  "", "![confusion matrix](plots/confusion_matrix.png)", ""]
+            found - {"precision", "recall", "f1", "support"}
+        )
+        lines += [
+            "### Per class",
+            "",
+            *_table(
+                ("class", *fields),
+                [
+                    (name, *(s.get(f, "") for f in fields))
+                    for name, s in per_class.items()
+                    if isinstance(s, dict)
+                ],
+            ),
+            "",
+            "![confusion matrix](plots/confusion_matrix.png)",
+            "",
+        ]
     calibration = [(k, v) for k, v in _flat("", metrics) if k.split(".")[0] in CALIBRATION_KEYS]
     lines += ["## Calibration", ""]
-    lines += (_table(("metric", "value"), calibration) if calibration
-              else ["Not measured: metrics.json has no calibration numbers (e.g. `ece`)."])
+    lines += (
+        _table(("metric", "value"), calibration)
+        if calibration
+        else ["Not measured: metrics.json has no calibration numbers (e.g. `ece`)."]
+    )
     lines += ["", "## Training parameters", "", f"From {training['source']}.", ""]
-    lines += _table(("parameter", "value"), sorted(training.get("params", {}).items())) if training.get("params") \
+    lines += (
+        _table(("parameter", "value"), sorted(training.get("params", {}).items()))
+        if training.get("params")
         else ["Not recorded."]
+    )
     lines += [
         "",
         "## Intended use and limits",

@@ -147,7 +147,9 @@ def check_archive(inputs: Inputs, version: str) -> None:
         )
     weights = inputs.model_dir / "model.pt"
     with zipfile.ZipFile(inputs.mar) as archive:
-        packed = hashlib.sha256(archive.read("model.pt")).hexdigest() if "model.pt" in archive.namelist() else None
+        packed = (
+            hashlib.sha256(archive.read("model.pt")).hexdigest() if "model.pt" in archive.namelist() else None
+        )
     if weights.is_file() and packed is not None and packed != file_digest(weights):
         raise ReleaseError(f"{inputs.mar} does not hold {weights}: run make package")
 
@@ -169,8 +171,9 @@ def check_lineage(inputs: Inputs) -> None:
 
 
 def _git(repo: Path, *args: str) -> str:
-    result = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=120,
-                            check=False)
+    result = subprocess.run(
+        ["git", "-C", str(repo), *args], capture_output=True, text=True, timeout=120, check=False
+    )
     if result.returncode != 0:
         raise ReleaseError(f"git {' '.join(args)} failed in {repo}: {result.stderr.strip()}")
     return result.stdout
@@ -179,8 +182,15 @@ def _git(repo: Path, *args: str) -> str:
 def write_source(repo: Path, out: Path) -> tuple[str, bool]:
     """source.tar.gz (`git archive HEAD`) and source.patch (tracked changes): (commit, dirty)."""
     commit = _git(repo, "rev-parse", "HEAD").strip()
-    _git(repo, "archive", "--format=tar.gz", f"--prefix={MODEL_NAME}-src/", "-o", str(out / "source.tar.gz"),
-         "HEAD")
+    _git(
+        repo,
+        "archive",
+        "--format=tar.gz",
+        f"--prefix={MODEL_NAME}-src/",
+        "-o",
+        str(out / "source.tar.gz"),
+        "HEAD",
+    )
     # `make train DATA=...` edits params.yaml (dvc exp run -S): ship the changes with the commit.
     patch = _git(repo, "diff", "HEAD", "--binary")
     if patch:
@@ -276,7 +286,9 @@ def build_release(inputs: Inputs, out_dir: Path, now: datetime | None = None) ->
 def build_args(record: dict) -> list[str]:
     """The Dockerfile's label build arguments, from a verified bundle's release.json."""
     if record.get("synthetic") is not False:
-        raise ReleaseError("release.json does not say the model was trained on real photos: not an image input")
+        raise ReleaseError(
+            "release.json does not say the model was trained on real photos: not an image input"
+        )
     return [
         f"MODEL_VERSION={record['version']}",
         f"DATA_VERSION={record['data_version']}",
@@ -300,9 +312,11 @@ def main(argv: list[str] | None = None) -> int:
             inputs = Inputs(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Inputs)})
             folder = build_release(inputs, args.out_dir)
             record = json.loads((folder / RELEASE_JSON).read_text())
-            print(f"released {MODEL_NAME} {record['version']} (test accuracy {record['test_accuracy']:.4f}, "
-                  f"data {record['data_version']}, commit {record['git_commit'][:12]}) -> {folder}/ "
-                  f"and {folder}.zip")
+            print(
+                f"released {MODEL_NAME} {record['version']} (test accuracy {record['test_accuracy']:.4f}, "
+                f"data {record['data_version']}, commit {record['git_commit'][:12]}) -> {folder}/ "
+                f"and {folder}.zip"
+            )
         elif args.command == "verify":
             record = verify(args.bundle)
             print(f"{args.bundle}: every file matches {CHECKSUMS}; {MODEL_NAME} {record['version']}")

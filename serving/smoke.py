@@ -136,20 +136,28 @@ def labelled_photos(folder: Path, limit: int) -> list[tuple[str, Path]]:
     """(true label, path) of up to `limit` photos per class, sorted, from any accepted layout."""
     if not folder.is_dir():
         raise SmokeFailure(f"--labelled {folder} is not a folder")
-    containers = [folder] + sorted(d for d in folder.iterdir() if d.is_dir() and d.name.lower() in CONTAINER_DIR_NAMES)
+    containers = [folder] + sorted(
+        d for d in folder.iterdir() if d.is_dir() and d.name.lower() in CONTAINER_DIR_NAMES
+    )
     for container in containers:
-        dirs = {label: [d for d in container.iterdir() if d.is_dir() and d.name.lower() in names]
-                for label, names in zip(LABELS, CLASS_DIR_NAMES)}
+        dirs = {
+            label: [d for d in container.iterdir() if d.is_dir() and d.name.lower() in names]
+            for label, names in zip(LABELS, CLASS_DIR_NAMES)
+        }
         if all(len(found) == 1 for found in dirs.values()):
-            photos = [(label, p) for label, (d,) in dirs.items()
-                      for p in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:limit]]
+            photos = [
+                (label, p)
+                for label, (d,) in dirs.items()
+                for p in sorted(p for p in d.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)[:limit]
+            ]
             if photos:
                 return photos
     raise SmokeFailure(f"no cat and dog photo folders under {folder} (e.g. PetImages/Cat + PetImages/Dog)")
 
 
-def score_labelled(session: requests.Session, url: str, photos: list[tuple[str, Path]],
-                   expect_version: str | None) -> dict[str, int]:
+def score_labelled(
+    session: requests.Session, url: str, photos: list[tuple[str, Path]], expect_version: str | None
+) -> dict[str, int]:
     """{right, wrong, unsure, rejected} over the photos (see the module docstring for the rules)."""
     counts = dict.fromkeys(("right", "wrong", "unsure", "rejected"), 0)
     for truth, path in photos:
@@ -181,9 +189,11 @@ def check_labelled(counts: dict[str, int], min_accuracy: float, max_unsure: floa
     if decided == 0:
         raise SmokeFailure(f"every one of the {answered} labelled photos was answered unsure")
     accuracy, unsure = counts["right"] / decided, counts["unsure"] / answered
-    summary = (f"labelled photos: {counts['right']} right, {counts['wrong']} wrong, {counts['unsure']} unsure, "
-               f"{counts['rejected']} rejected: accuracy {accuracy:.3f} (min {min_accuracy}), "
-               f"unsure {unsure:.3f} (max {max_unsure})")
+    summary = (
+        f"labelled photos: {counts['right']} right, {counts['wrong']} wrong, {counts['unsure']} unsure, "
+        f"{counts['rejected']} rejected: accuracy {accuracy:.3f} (min {min_accuracy}), "
+        f"unsure {unsure:.3f} (max {max_unsure})"
+    )
     if accuracy < min_accuracy or unsure > max_unsure:
         raise SmokeFailure(summary)
     return summary
@@ -191,12 +201,15 @@ def check_labelled(counts: dict[str, int], min_accuracy: float, max_unsure: floa
 
 def check_version(answer: object, expected: str | None, what: str) -> None:
     if expected is not None and isinstance(answer, dict) and answer.get("model_version") != expected:
-        raise SmokeFailure(f"{what} was answered by model version {answer.get('model_version')!r}, "
-                           f"expected {expected!r} (the release being deployed)")
+        raise SmokeFailure(
+            f"{what} was answered by model version {answer.get('model_version')!r}, "
+            f"expected {expected!r} (the release being deployed)"
+        )
 
 
-def run_checks(session: requests.Session, url: str, cat: bytes, dog: bytes,
-               expect_version: str | None = None) -> list[str]:
+def run_checks(
+    session: requests.Session, url: str, cat: bytes, dog: bytes, expect_version: str | None = None
+) -> list[str]:
     report = []
     ping = _json(session.get(f"{url}/ping", timeout=10), "GET /ping")
     if not isinstance(ping, dict) or ping.get("status") != "Healthy":
@@ -240,9 +253,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cat", type=Path)
     parser.add_argument("--dog", type=Path)
     parser.add_argument("--expect-version", help="fail unless every answer comes from this model version")
-    parser.add_argument("--labelled", type=Path, help="also classify real photos from this folder (any layout)")
+    parser.add_argument(
+        "--labelled", type=Path, help="also classify real photos from this folder (any layout)"
+    )
     parser.add_argument("--limit", type=int, default=100, help="labelled photos per class (default 100)")
-    parser.add_argument("--min-accuracy", type=float, default=0.9, help="of the labelled photos (default 0.9)")
+    parser.add_argument(
+        "--min-accuracy", type=float, default=0.9, help="of the labelled photos (default 0.9)"
+    )
     parser.add_argument("--max-unsure", type=float, default=0.25, help="share answered unsure (default 0.25)")
     args = parser.parse_args(argv)
     url = args.url.rstrip("/")

@@ -11,7 +11,6 @@ from serving.smoke import SHARED_PHOTOS as SHARED
 from serving.smoke import SmokeFailure, check_labelled, labelled_photos, main, outcome, score_labelled
 
 
-
 def test_verdicts_are_scored_right_wrong_or_unsure():
     assert outcome("cat", "cat") == "right" and outcome("dog", "dog") == "right"
     assert outcome("cat", "dog") == "wrong" and outcome("dog", "cat") == "wrong"
@@ -46,8 +45,12 @@ def labelled_folder(root, photos, per_class=5):
 
 def test_labelled_photos_are_found_in_the_accepted_layouts(tmp_path, photos):
     found = labelled_photos(labelled_folder(tmp_path / "kaggle", photos), limit=2)
-    assert [(label, path.name) for label, path in found] == [("cat", "0.jpg"), ("cat", "1.jpg"),
-                                                            ("dog", "0.jpg"), ("dog", "1.jpg")]
+    assert [(label, path.name) for label, path in found] == [
+        ("cat", "0.jpg"),
+        ("cat", "1.jpg"),
+        ("dog", "0.jpg"),
+        ("dog", "1.jpg"),
+    ]
     with pytest.raises(SmokeFailure, match="no cat and dog photo folders"):
         labelled_photos(tmp_path, limit=2)
 
@@ -87,4 +90,3 @@ def test_real_photos_are_scored(torchserve):
     with requests.Session() as session:
         counts = score_labelled(session, torchserve.inference_url, photos, "1.0")
     assert sum(counts.values()) == 10 and counts["rejected"] == 0
-
