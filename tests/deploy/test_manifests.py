@@ -241,6 +241,7 @@ def test_prod_overlay_pulls_the_release_by_digest_with_a_pull_secret(rendered):
     assert pod["imagePullSecrets"] == [{"name": "ghcr-pull"}]
     assert the(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 3
     assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
+    assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
 
 
 def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
