@@ -6,13 +6,19 @@
 # Build arguments:
 #   BASE_IMAGE       a Debian bookworm image with or without Python. Default python:3.11-slim-bookworm;
 #                    on a plain bookworm base (scripts/container_engine.sh makes one where no registry
-#                    is reachable) Python 3.11 comes from Debian. Pin by digest in your registry mirror.
+#                    is reachable) Python 3.11 comes from Debian. CI builds on it by digest
+#                    (scripts/image.sh PIN_BASE=1 resolves the tag to name@sha256:..., recorded in the
+#                    org.opencontainers.image.base.name label); to pin it here too, put the digest
+#                    `docker buildx imagetools inspect python:3.11-slim-bookworm` prints after the tag.
 #   TORCH_INDEX_URL  where the CPU-only torch wheel comes from: PyTorch's CPU index by default. A
 #                    torch wheel in build/image/wheels/ of the context is used instead: scripts/image.sh
 #                    stages one there on machines that cannot reach that index.
 #   MODEL_ARCHIVE    the .mar to serve, relative to the context (default models/catsdogs.mar;
 #                    scripts/image.sh stages any other under build/image/); it is served as
 #                    catsdogs.mar, the name serving/config.container.properties loads.
+#   MODEL_VERSION, DATA_VERSION, TEST_ACCURACY, MODEL_COMMIT
+#                    the release's facts for the image labels (scripts/image.sh RELEASE=dist/... passes
+#                    them from the bundle's release.json; `docker inspect` shows them).
 # Build secret (optional, absent by default):
 #   extra_ca         a PEM bundle for HTTPS through a re-signing proxy, read by pip only while
 #                    installing and never stored in a layer:
@@ -101,3 +107,18 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=120s --retries=3 \
     CMD ["python", "/srv/catsdogs/bin/model_ready.py", "--config", "/srv/catsdogs/config/config.properties"]
 ENTRYPOINT ["tini", "-g", "--"]
 CMD ["torchserve", "--foreground", "--ncs", "--ts-config", "/srv/catsdogs/config/config.properties", "--log-config", "/srv/catsdogs/log4j2.xml"]
+# What this image serves, readable without running it (`docker inspect`, registries). Last: it holds
+# no files, and new values rebuild nothing above it.
+ARG BASE_IMAGE
+ARG MODEL_VERSION=unreleased
+ARG DATA_VERSION=unknown
+ARG TEST_ACCURACY=unknown
+ARG MODEL_COMMIT=unknown
+LABEL org.opencontainers.image.title="catsdogs" \
+      org.opencontainers.image.description="TorchServe serving the catsdogs cat-or-dog classifier" \
+      org.opencontainers.image.version="${MODEL_VERSION}" \
+      org.opencontainers.image.revision="${MODEL_COMMIT}" \
+      org.opencontainers.image.base.name="${BASE_IMAGE}" \
+      catsdogs.model.version="${MODEL_VERSION}" \
+      catsdogs.data.version="${DATA_VERSION}" \
+      catsdogs.model.test-accuracy="${TEST_ACCURACY}"

@@ -48,6 +48,11 @@ package: setup ## Package the trained, evaluated model as models/catsdogs.mar (n
 	@test -f metrics.json || { echo "metrics.json not found: evaluate the model first (make train runs it)" >&2; exit 1; }
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro --single-item package
 
+# --- Release: the gated, versioned bundle a model ships in (README "From training to the cluster") ---
+.PHONY: release
+release: setup ## Gate the packaged model (real data, params.yaml release:) and write dist/catsdogs-<version>/ + .zip
+	$(PY) -m serving.release build --out-dir dist
+
 # --- Serving: a local TorchServe under run/torchserve/ (see README "Packaging and serving") ---
 .PHONY: serve stop predict smoke versions promote rollback bench-serve
 SERVE_URL ?= http://127.0.0.1:8080
@@ -130,13 +135,28 @@ mlflow-ui: setup ## Browse the MLflow runs (mlflow.db, mlruns/) at http://127.0.
 # Pinned, never :latest. CD deploys ghcr.io/<owner>/<repo>:sha-<commit>; locally a dev tag.
 IMAGE ?= catsdogs:dev
 MAR ?= models/catsdogs.mar
+# RELEASE=dist/catsdogs-<version>: bake that release's checksum-verified archive and label the image
+# with its model version, data version and test accuracy (what CI does; REQUIRE_RELEASE=1 insists).
+RELEASE ?=
 KIND_CLUSTER ?= catsdogs
+# The smoke client needs requests and PyYAML only: the project venv when there is one, else the small
+# pinned environment of `make smoke-env` (CD and the CI image job use that).
+SMOKE_VENV ?= .venv-smoke
+SMOKE_PY ?= $(firstword $(wildcard $(PY) $(SMOKE_VENV)/bin/python) python3)
 
-image: ## Build the serving image IMAGE (catsdogs:dev) with MAR; needs a container engine
-	IMAGE=$(IMAGE) MAR=$(MAR) scripts/image.sh build
+image: ## Build the serving image IMAGE (catsdogs:dev) with MAR or RELEASE=dist/catsdogs-<v>; needs an engine
+	IMAGE=$(IMAGE) MAR=$(MAR) RELEASE=$(RELEASE) scripts/image.sh build
 
-image-test: setup ## Build the image, run it like the Deployment (read-only, non-root), smoke-test it, clean up
-	IMAGE=$(IMAGE) MAR=$(MAR) PY=$(PY) scripts/image.sh test
+image-test: ## Build the image, run it like the Deployment (read-only, non-root), smoke-test it, clean up
+	IMAGE=$(IMAGE) MAR=$(MAR) RELEASE=$(RELEASE) PY=$(SMOKE_PY) scripts/image.sh test
+
+.PHONY: smoke-env
+smoke-env: $(SMOKE_VENV)/.installed ## A small venv with just the smoke client's pins (requirements-smoke.txt)
+
+$(SMOKE_VENV)/.installed: requirements-smoke.txt
+	@test -x $(SMOKE_VENV)/bin/python || $(PYTHON) -m venv $(SMOKE_VENV)
+	$(SMOKE_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements-smoke.txt
+	@touch $@
 
 kind-up: ## Create the kind cluster KIND_CLUSTER from kind-config.yaml (skipped when it exists)
 	KIND_CLUSTER=$(KIND_CLUSTER) scripts/kind.sh up

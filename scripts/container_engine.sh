@@ -98,7 +98,9 @@ print_env() {
 base() {  # print a base image name that exists in the engine
   local want=${1:?usage: base IMAGE}
   local docker=("${DOCKER:-docker}")
-  if ! user_engine; then docker=(env DOCKER_HOST="$OUR_HOST" "$CLIENT"); fi
+  # Our throwaway engine when it runs; otherwise the engine the user has (DOCKER_HOST or the default
+  # socket, as on GitHub's runners).
+  if ! user_engine && running; then docker=(env DOCKER_HOST="$OUR_HOST" "$CLIENT"); fi
   if "${docker[@]}" image inspect "$want" >/dev/null 2>&1 \
     || timeout 60 "${docker[@]}" pull -q "$want" >/dev/null 2>&1; then
     echo "$want"; return 0

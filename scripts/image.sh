@@ -1,13 +1,19 @@
 #!/usr/bin/env bash
 # Build the serving image, and test it the way the Kubernetes Deployment runs it.
 #
-#   scripts/image.sh build   # IMAGE (catsdogs:dev) serving MAR (models/catsdogs.mar)
+#   scripts/image.sh build   # IMAGE (catsdogs:dev) serving MAR (models/catsdogs.mar), or RELEASE's archive
 #   scripts/image.sh test    # build; run it non-root, read-only, no capabilities, ports on 127.0.0.1;
 #                            # scripts/smoke_test.py; management (8081) unreachable; always clean up
 #
 # Uses the engine that DOCKER_HOST (or the default socket) points at, through $DOCKER (default
 # docker), which must do BuildKit (Docker >= 23 with buildx, or Debian's docker.io). Where there is
 # no engine, as root:  scripts/container_engine.sh start && eval "$(scripts/container_engine.sh env)"
+# RELEASE=dist/catsdogs-<version> (from `make release`): serve that bundle's archive after checking its
+# SHA256SUMS, and label the image with its model version, data version, test accuracy and commit.
+# REQUIRE_RELEASE=1 (CI) refuses to build from anything but a release: the release is the gate that
+# keeps synthetic-data and below-gate models out, so an image without one could serve either.
+# PIN_BASE=1 (CI) builds on BASE_IMAGE resolved to its registry digest (recorded in a label), so a
+# moved tag cannot change what a rebuild of the same commit contains.
 # Settings (environment): IMAGE, MAR, PY (python for the smoke test), BASE_IMAGE and TORCH_INDEX_URL
 # (Dockerfile defaults; a debootstrapped Debian base when BASE_IMAGE cannot be pulled),
 # TORCH_WHEEL_DIR (a folder with the CPU torch wheel for when that index is unreachable; default: the
@@ -18,6 +24,7 @@ cd "$(dirname "$0")/.."
 
 IMAGE=${IMAGE:-catsdogs:dev}
 MAR=${MAR:-models/catsdogs.mar}
+RELEASE=${RELEASE:-}
 PY=${PY:-python3}
 DOCKER=${DOCKER:-docker}
 # Inputs that are not in git (the archive, a local torch wheel) are staged here, inside the context.
@@ -69,7 +76,31 @@ stage_torch_wheel() {  # a local CPU torch wheel in $STAGE/wheels when PyTorch's
   die "cannot reach $TORCH_INDEX_URL and found no torch-$version+cpu-cp311 wheel in '${dirs}': set TORCH_WHEEL_DIR"
 }
 
+LABEL_ARGS=()
+choose_archive() {  # sets MAR (and LABEL_ARGS from a release); dies when REQUIRE_RELEASE=1 has none
+  if [[ -n "$RELEASE" ]]; then
+    [[ -f "$RELEASE/release.json" ]] || die "RELEASE=$RELEASE is not a release folder (make release writes dist/catsdogs-<version>/)" 2
+    local args arg
+    # Verifies every checksum and that the release is of real data; prints the label build arguments.
+    args=$("$PY" -m serving.release build-args "$RELEASE") || die "release $RELEASE failed verification" 2
+    while read -r arg; do LABEL_ARGS+=(--build-arg "$arg"); done <<<"$args"
+    MAR=$(ls "$RELEASE"/catsdogs-*.mar)
+    log "release $RELEASE verified: ${LABEL_ARGS[*]}"
+  elif [[ "${REQUIRE_RELEASE:-0}" == 1 ]]; then
+    die "REQUIRE_RELEASE=1: refusing to build from a bare archive ($MAR); build from a release bundle that passed the gate: make release && make image RELEASE=dist/catsdogs-<version>" 2
+  fi
+}
+
+pin_base() {  # the base image by its registry digest (PIN_BASE=1), else as given
+  local base=$1 digest
+  if [[ "${PIN_BASE:-0}" != 1 || "$base" == *@sha256:* ]]; then echo "$base"; return; fi
+  digest=$("$DOCKER" image inspect -f '{{range .RepoDigests}}{{println .}}{{end}}' "$base" | head -1)
+  [[ "$digest" == *@sha256:* ]] || die "PIN_BASE=1: $base has no registry digest (a local image cannot be pinned)" 2
+  echo "${base}@${digest#*@}"
+}
+
 build() {
+  choose_archive
   require_engine
   [[ -f "$MAR" ]] || die "$MAR not found: build the model archive first (make train package)"
   rm -rf "$STAGE" && mkdir -p "$STAGE"
@@ -77,13 +108,16 @@ build() {
   stage_torch_wheel
   local base args=()
   base=$(DOCKER="$DOCKER" scripts/container_engine.sh base "$BASE_IMAGE")
+  base=$(pin_base "$base")
   args+=(--build-arg "BASE_IMAGE=$base" --build-arg "TORCH_INDEX_URL=$TORCH_INDEX_URL")
-  args+=(--build-arg "MODEL_ARCHIVE=$STAGE/catsdogs.mar")
+  args+=(--build-arg "MODEL_ARCHIVE=$STAGE/catsdogs.mar" "${LABEL_ARGS[@]}")
   if [[ -n "$EXTRA_CA_BUNDLE" ]]; then args+=(--secret "id=extra_ca,src=$EXTRA_CA_BUNDLE"); fi
   log "building $IMAGE from $MAR on $base"
   local started=$SECONDS
   if "$DOCKER" buildx version >/dev/null 2>&1; then
-    "$DOCKER" buildx build --load "${args[@]}" -t "$IMAGE" .
+    # No provenance attestation: with it, Docker's containerd image store keeps an image index that
+    # `kind load docker-image` cannot load, and `docker push` publishes the index too.
+    "$DOCKER" buildx build --load --provenance=false "${args[@]}" -t "$IMAGE" .
   else
     DOCKER_BUILDKIT=1 "$DOCKER" build "${args[@]}" -t "$IMAGE" .
   fi
@@ -124,7 +158,17 @@ test_image() {
     -p "127.0.0.1:$http:8080" -p "127.0.0.1:$metrics:8082" \
     "$IMAGE" >/dev/null
   log "running $name: inference http://127.0.0.1:$http, metrics http://127.0.0.1:$metrics"
-  if ! "$PY" scripts/smoke_test.py "http://127.0.0.1:$http" --timeout "${SMOKE_TIMEOUT:-180}"; then
+  local smoke=(--timeout "${SMOKE_TIMEOUT:-180}")
+  # A release's image must answer with that release's version; SMOKE_LABELLED=DIR adds the accuracy
+  # check on real photos (SMOKE_MIN_ACCURACY, default 0.9).
+  if [[ -n "$RELEASE" ]]; then
+    smoke+=(--expect-version "$("$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["version"])' \
+      "$RELEASE/release.json")")
+  fi
+  if [[ -n "${SMOKE_LABELLED:-}" ]]; then
+    smoke+=(--labelled "$SMOKE_LABELLED" --min-accuracy "${SMOKE_MIN_ACCURACY:-0.9}")
+  fi
+  if ! "$PY" scripts/smoke_test.py "http://127.0.0.1:$http" "${smoke[@]}"; then
     "$DOCKER" logs --tail 80 "$name" >&2 || true
     die "smoke test failed"
   fi

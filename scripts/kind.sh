@@ -3,23 +3,27 @@
 #
 #   scripts/kind.sh up                  # create cluster $KIND_CLUSTER from kind-config.yaml (if absent)
 #   scripts/kind.sh deploy IMAGE        # load + apply + wait + smoke; diagnostics and exit 1 on failure
-#   scripts/kind.sh load IMAGE          # kind load docker-image
+#   scripts/kind.sh load IMAGE          # docker save | kind load image-archive
 #   scripts/kind.sh apply IMAGE         # kubectl apply -k of the kind overlay with IMAGE set
 #   scripts/kind.sh wait                # kubectl rollout status with a timeout
-#   scripts/kind.sh smoke               # scripts/smoke_test.py through the NodePort on 127.0.0.1
+#   scripts/kind.sh smoke [ARGS...]     # scripts/smoke_test.py through the NodePort on 127.0.0.1
+#                                       # (ARGS: e.g. --expect-version 1.0 --labelled data/labelled)
 #   scripts/kind.sh undo                # kubectl rollout undo, then wait
 #   scripts/kind.sh diagnose            # describe, events and logs of the Deployment's pods
+#   scripts/kind.sh export-logs DIR     # kind export logs (nodes, kubelet, every container) into DIR
 #   scripts/kind.sh down                # delete the cluster (if present)
 #
 # Needs kind, kubectl and a container engine; every command is safe to re-run.
-# Settings: KIND_CLUSTER (catsdogs), ROLLOUT_TIMEOUT (300s), PY (python3), SMOKE_URL.
+# Settings: KIND_CLUSTER (catsdogs), ROLLOUT_TIMEOUT (600s), PY (python3), SMOKE_URL.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 CLUSTER=${KIND_CLUSTER:-catsdogs}
 NAMESPACE=catsdogs
 DEPLOYMENT=deployment/catsdogs
-TIMEOUT=${ROLLOUT_TIMEOUT:-300s}
+# At least the worst case of a rollout: with maxSurge 1 the two pods start one after the other, each
+# allowed the startup probe's 36 x 5 s plus a readiness period (tests/deploy check the arithmetic).
+TIMEOUT=${ROLLOUT_TIMEOUT:-600s}
 PY=${PY:-python3}
 # kind-config.yaml maps the overlay's NodePort 30080 to this address on the host.
 SMOKE_URL=${SMOKE_URL:-http://127.0.0.1:30080}
@@ -44,7 +48,12 @@ up() {
 load() {
   need kind
   local image=${1:?usage: load IMAGE}
-  kind load docker-image "$image" --name "$CLUSTER"
+  # `kind load docker-image` fails on an image index (provenance attestations, multi-platform) with
+  # Docker's containerd image store; a `docker save` archive of the one local image always loads.
+  mkdir -p build
+  docker save -o build/kind-image.tar "$image"
+  kind load image-archive build/kind-image.tar --name "$CLUSTER"
+  rm -f build/kind-image.tar
 }
 
 apply() {
@@ -73,7 +82,7 @@ wait_rollout() {
 }
 
 smoke() {
-  "$PY" scripts/smoke_test.py "$SMOKE_URL" --timeout 120
+  "$PY" scripts/smoke_test.py "$SMOKE_URL" --timeout 120 "$@"
 }
 
 undo() {
@@ -96,6 +105,12 @@ diagnose() {  # best effort: print what explains a failed rollout, never fail it
     kubectl_ns logs "$pod" --all-containers --tail 100 --previous 2>/dev/null
   done
   set -e
+}
+
+export_logs() {  # best effort, like diagnose: kind's own dump of the nodes and every container
+  need kind
+  local dir=${1:?usage: export-logs DIR}
+  kind export logs "$dir" --name "$CLUSTER" || log "kind export logs failed"
 }
 
 deploy() {
@@ -124,10 +139,11 @@ case "${1:-}" in
   load) load "${2:-}" ;;
   apply) apply "${2:-}" ;;
   wait) wait_rollout ;;
-  smoke) smoke ;;
+  smoke) shift; smoke "$@" ;;
   undo) undo ;;
   diagnose) diagnose ;;
+  export-logs) export_logs "${2:-}" ;;
   deploy) deploy "${2:-}" ;;
   down) down ;;
-  *) sed -n '2,14p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,17p' "$0" >&2; exit 2 ;;
 esac

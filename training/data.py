@@ -18,13 +18,8 @@ import numpy as np
 
 from handler.preprocess import CLASS_NAMES, DEFAULT_MAX_PIXELS, IMAGE_SIZE, InvalidImage, load_image
 from handler.verdict import NEITHER
+from training.layouts import ACCEPTED_LAYOUTS, CLASS_DIR_NAMES, CONTAINER_DIR_NAMES, IMAGE_EXTENSIONS
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp"})
-# Folder names (lower-cased) that hold each class, in CLASS_NAMES order, and the folders that may
-# hold those class folders: the root itself, Kaggle's PetImages/ or a train/ folder.
-CLASS_DIR_NAMES = ({"cat", "cats"}, {"dog", "dogs"})
-CONTAINER_DIR_NAMES = ("petimages", "train")
-ACCEPTED_LAYOUTS = "PetImages/Cat + PetImages/Dog, train/cats + train/dogs, or cats/ + dogs/"
 # Reading a file is the one step before the pixel limit applies; no real photo comes near this.
 MAX_FILE_BYTES = 64 * 1024 * 1024
 SPLITS = ("train", "val", "test")

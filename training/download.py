@@ -30,7 +30,7 @@ import fsspec
 import requests
 from tqdm import tqdm
 
-from training.data import ACCEPTED_LAYOUTS, IMAGE_EXTENSIONS
+from training.layouts import ACCEPTED_LAYOUTS, IMAGE_EXTENSIONS
 
 logger = logging.getLogger(__name__)
 DEFAULT_URL = (

@@ -86,3 +86,50 @@ def test_every_copied_file_is_in_the_build_context_allowlist():
             assert any(fnmatch.fnmatch(source, p) for p in allowed), f"COPY {source} is excluded by .dockerignore"
             assert (REPO_ROOT / source).exists(), f"COPY {source}: no such file"
     assert "models/*.mar" in allowed and "build/image/catsdogs.mar" in allowed
+
+
+def test_the_image_is_labelled_with_what_it_serves():
+    """OCI labels for the model version, data version and test accuracy, from build arguments that
+    scripts/image.sh takes from the release (serving/release.py build_args)."""
+    from serving.release import build_args
+
+    instructions = dockerfile_instructions()
+    labels = " ".join(rest for keyword, rest in instructions if keyword == "LABEL")
+    declared = {rest.split("=")[0] for keyword, rest in instructions if keyword == "ARG"}
+    record = {"version": "1.0", "data_version": "d", "test_accuracy": 0.97, "git_commit": "c", "synthetic": False}
+    for arg in build_args(record):
+        name = arg.split("=")[0]
+        assert name in declared and "${" + name + "}" in labels, f"{name} is not an image label"
+    for key in ("org.opencontainers.image.version", "catsdogs.model.version", "catsdogs.data.version",
+                "catsdogs.model.test-accuracy", "org.opencontainers.image.base.name"):
+        assert f"{key}=" in labels, key
+
+
+def test_the_base_image_is_pinned_by_digest_where_ci_builds():
+    """Either the Dockerfile's default names a digest, or the CI build resolves it to one (PIN_BASE)."""
+    import yaml
+
+    default = next(rest for keyword, rest in dockerfile_instructions() if keyword == "ARG").split("=", 1)[1]
+    build = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "build.yml").read_text())
+    env = [s.get("env", {}) for s in build["jobs"]["image"]["steps"] if "make image-test" in s.get("run", "")]
+    assert "@sha256:" in default or env == [{"REQUIRE_RELEASE": "1", "PIN_BASE": "1"}]
+    assert "PIN_BASE" in (REPO_ROOT / "scripts" / "image.sh").read_text()
+
+
+def test_the_smoke_environment_is_small_and_agrees_with_the_development_pins():
+    smoke, dev = pins(REPO_ROOT / "requirements-smoke.txt"), pins(REPO_ROOT / "requirements.txt")
+    assert not {"torch", "torchvision", "torchserve", "mlflow", "dvc"} & set(smoke), "no training stack"
+    assert {"requests", "pyyaml", "fsspec", "aiohttp"} <= set(smoke)
+    mismatched = {name: (version, dev[name]) for name, version in smoke.items() if name in dev and dev[name] != version}
+    assert not mismatched, f"requirements-smoke.txt vs requirements.txt: {mismatched}"
+
+
+def test_the_smoke_client_and_photo_download_import_without_the_training_stack():
+    """What CD runs in the smoke environment must not import torch, numpy or Pillow."""
+    import sys
+
+    code = ("import sys; import serving.smoke, serving.release, training.download; "
+            "heavy = sorted(m for m in sys.modules if m.split('.')[0] in {'torch', 'numpy', 'PIL', 'mlflow'}); "
+            "assert not heavy, heavy")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

@@ -4,6 +4,7 @@ The real thing (a throwaway dockerd, a build, a run) is `make image-test`, which
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -48,3 +49,43 @@ def test_kind_script_refuses_unpinned_images():
     for image in ("catsdogs:latest", "catsdogs", "localhost:5000/catsdogs"):
         result = run(["scripts/kind.sh", "apply", image], PATH=f"{bin_dir}:{os.environ['PATH']}")
         assert result.returncode == 2 and "pinned tag" in result.stderr, image
+
+
+def test_ci_builds_refuse_anything_but_a_verified_release(tmp_path):
+    """REQUIRE_RELEASE=1 (CI): a bare archive, a tampered bundle or a synthetic-data release never
+    reaches an engine; each refusal is a sentence, before any engine is needed."""
+    env = {"REQUIRE_RELEASE": "1", "PY": sys.executable, "DOCKER_HOST": f"unix://{tmp_path}/none.sock"}
+    bare = run(["scripts/image.sh", "build"], **env)
+    assert bare.returncode == 2 and "refusing to build from a bare archive" in bare.stderr
+    bundle = tmp_path / "catsdogs-1.0"
+    bundle.mkdir()
+    (bundle / "catsdogs-1.0.mar").write_bytes(b"archive")
+    record = {"name": "catsdogs", "version": "1.0", "data_version": "d", "test_accuracy": 0.97,
+              "git_commit": "c", "synthetic": True}
+    (bundle / "release.json").write_text(json.dumps(record))
+    from serving.release import write_checksums
+
+    write_checksums(bundle)
+    synthetic = run(["scripts/image.sh", "build"], RELEASE=str(bundle), **env)
+    assert synthetic.returncode == 2 and "not say the model was trained on real photos" in synthetic.stderr
+    (bundle / "release.json").write_text(json.dumps({**record, "synthetic": False}))
+    tampered = run(["scripts/image.sh", "build"], RELEASE=str(bundle), **env)
+    assert tampered.returncode == 2 and "release.json does not match its SHA-256" in tampered.stderr
+    write_checksums(bundle)
+    verified = run(["scripts/image.sh", "build"], RELEASE=str(bundle), **env)
+    # Past the release checks, the build stops only for want of an engine here.
+    assert "release " + str(bundle) + " verified: --build-arg MODEL_VERSION=1.0" in verified.stderr
+    assert verified.returncode == 2 and ("no container engine" in verified.stderr or "no docker CLI" in verified.stderr)
+
+
+def test_the_base_image_comes_from_the_default_engine_when_no_throwaway_one_runs(tmp_path):
+    """On GitHub's runners (default socket, no DOCKER_HOST) `base` must ask that engine, not the
+    throwaway engine's socket. A recording stand-in for the docker CLI shows which one was asked."""
+    calls = tmp_path / "calls"
+    docker = tmp_path / "docker"
+    docker.write_text(f'#!/bin/sh\necho "DOCKER_HOST=$DOCKER_HOST $*" >>{calls}\nexit 0\n')
+    docker.chmod(0o755)
+    result = run(["scripts/container_engine.sh", "base", "python:3.11-slim-bookworm"], DOCKER=str(docker),
+                 DOCKER_HOST="", CATSDOGS_ENGINE_DIR=str(tmp_path / "engine"))
+    assert result.returncode == 0 and result.stdout.strip() == "python:3.11-slim-bookworm", result.stderr
+    assert calls.read_text().splitlines() == ["DOCKER_HOST= image inspect python:3.11-slim-bookworm"]

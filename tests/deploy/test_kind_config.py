@@ -33,3 +33,13 @@ def test_every_setting_says_why():
             continue
         above = lines[number - 1].strip() if number else ""
         assert "#" in line or above.startswith("#"), f"kind-config.yaml:{number + 1} has no comment: {line!r}"
+
+
+def test_the_node_image_is_pinned_by_digest():
+    """A tag such as kindest/node:v1.36.1 can be re-pushed; the digest cannot (kind's release notes
+    publish each node image by digest; cd.yml pins the kind release it belongs to)."""
+    import re
+
+    config = yaml.safe_load(KIND_CONFIG.read_text())
+    for node in config["nodes"]:
+        assert re.fullmatch(r"kindest/node:v[\d.]+@sha256:[0-9a-f]{64}", node.get("image", "")), node

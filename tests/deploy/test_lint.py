@@ -23,3 +23,13 @@ def test_deploy_yaml_passes_yamllint():
     result = subprocess.run([tool, "--strict", "-c", "tests/deploy/yamllint.yaml", *YAML],
                             cwd=REPO_ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_images_reach_kind_as_one_manifest():
+    """A provenance attestation turns a local build into an image index that `kind load docker-image`
+    cannot load on Docker's containerd store: builds skip it, and kind gets a `docker save` archive."""
+    image = (REPO_ROOT / "scripts" / "image.sh").read_text()
+    kind = (REPO_ROOT / "scripts" / "kind.sh").read_text()
+    assert 'buildx build --load --provenance=false' in image
+    commands = "\n".join(line for line in kind.splitlines() if not line.lstrip().startswith("#"))
+    assert "kind load image-archive" in commands and "kind load docker-image" not in commands

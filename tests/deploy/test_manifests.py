@@ -3,6 +3,8 @@ the TorchServe container config (ports, paths, args, env)."""
 
 from __future__ import annotations
 
+import math
+import re
 from urllib.parse import urlsplit
 
 import kubernetes_validate
@@ -59,8 +61,11 @@ def test_containers_have_probes_resources_and_pinned_images(rendered, overlay):
             assert probe in c, f"{c['name']} has no {probe}"
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= set(c["resources"].get(bound, {})), f"{c['name']}: {bound}"
-        name, _, tag = c["image"].rpartition(":")
-        assert name and "/" not in tag and tag not in ("", "latest"), f"unpinned image {c['image']}"
+        if "@" in c["image"]:
+            assert re.fullmatch(r"[\w./-]+@sha256:[0-9a-f]{64}", c["image"]), f"bad digest reference {c['image']}"
+        else:
+            name, _, tag = c["image"].rpartition(":")
+            assert name and "/" not in tag and tag not in ("", "latest"), f"unpinned image {c['image']}"
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -164,9 +169,53 @@ def test_the_configmap_copy_is_the_serving_config():
     )
 
 
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_the_hpa_alone_sets_the_replica_count(rendered, overlay):
+    """A Deployment's spec.replicas resets what the HPA chose on every `kubectl apply`."""
+    assert the(rendered[overlay], "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 2
+    assert "replicas" not in the(rendered[overlay], "Deployment")["spec"], f"{overlay}: replicas fights the HPA"
+
+
+def cpu(quantity: str) -> float:
+    return float(quantity[:-1]) / 1000 if str(quantity).endswith("m") else float(quantity)
+
+
+# What kind's control plane requests on its node (kube-apiserver 250m, controller-manager 200m,
+# scheduler 100m, etcd 100m, two CoreDNS 100m each, kindnet 100m), and a 2-vCPU runner.
+KIND_CONTROL_PLANE_CPU = 0.95
+SMALLEST_RUNNER_CPU = 2.0
+
+
+def test_the_kind_overlay_rolls_out_on_a_two_cpu_runner(rendered):
+    objects = rendered["k8s/overlays/kind"]
+    deployment = the(objects, "Deployment")["spec"]
+    surge = deployment["strategy"]["rollingUpdate"]["maxSurge"]
+    pods = the(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"] + surge
+    (c,) = deployment["template"]["spec"]["containers"]
+    needed = KIND_CONTROL_PLANE_CPU + pods * cpu(c["resources"]["requests"]["cpu"])
+    assert needed <= SMALLEST_RUNNER_CPU, f"{pods} pods need {needed:.2f} CPUs with the control plane"
+
+
+def test_the_rollout_timeout_covers_the_probes_worst_case_start(rendered):
+    """CD's and scripts/kind.sh's timeout >= pods started one after another, each at the probes' limit."""
+    objects = rendered["k8s/overlays/kind"]
+    deployment = the(objects, "Deployment")["spec"]
+    (c,) = deployment["template"]["spec"]["containers"]
+    startup, readiness = c["startupProbe"], c["readinessProbe"]
+    per_pod = (startup.get("initialDelaySeconds", 0) + startup["periodSeconds"] * startup["failureThreshold"]
+               + readiness["periodSeconds"])
+    waves = math.ceil(the(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"]
+                      / deployment["strategy"]["rollingUpdate"]["maxSurge"])
+    import yaml
+
+    cd = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "cd.yml").read_text())
+    script = re.search(r"TIMEOUT=\$\{ROLLOUT_TIMEOUT:-(\d+)s\}", (REPO_ROOT / "scripts" / "kind.sh").read_text())
+    for timeout in (int(cd["env"]["ROLLOUT_TIMEOUT"].removesuffix("s")), int(script[1])):
+        assert timeout >= waves * per_pod, f"rollout timeout {timeout} s < worst case {waves * per_pod} s"
+
+
 def test_base_rolls_out_without_losing_capacity(rendered):
     deployment = the(rendered["k8s/base"], "Deployment")["spec"]
-    assert deployment["replicas"] == 2
     assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deployment["template"]["spec"]
     (c,) = pod["containers"]
@@ -183,12 +232,15 @@ def test_kind_overlay_uses_the_loaded_image_and_a_node_port(rendered):
     assert service["type"] == "NodePort" and [p.get("nodePort") for p in service["ports"]] == [30080]
 
 
-def test_prod_overlay_pulls_from_a_registry_with_more_replicas(rendered):
+def test_prod_overlay_pulls_the_release_by_digest_with_a_pull_secret(rendered):
     objects = rendered["k8s/overlays/prod"]
     (c,) = containers(objects)
-    assert c["image"].startswith("ghcr.io/")
-    assert the(objects, "Deployment")["spec"]["replicas"] >= 3
+    # What release.yml publishes, by digest (immutable), from a private registry with a secret.
+    assert re.fullmatch(r"ghcr\.io/[\w.-]+/catsdogs@sha256:[0-9a-f]{64}", c["image"]), c["image"]
+    pod = the(objects, "Deployment")["spec"]["template"]["spec"]
+    assert pod["imagePullSecrets"] == [{"name": "ghcr-pull"}]
     assert the(objects, "HorizontalPodAutoscaler")["spec"]["minReplicas"] >= 3
+    assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
     assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
 
 
@@ -203,5 +255,19 @@ def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
     assert predictor["image"] == deployment["image"]
     assert predictor["args"] == deployment["args"]
     assert predictor["readinessProbe"]["exec"] == deployment["readinessProbe"]["exec"]
-    assert [p["containerPort"] for p in predictor["ports"]] == [8080]
     assert predictor["securityContext"]["readOnlyRootFilesystem"] is True
+    # Current KServe's name for plain Deployments + HPA ("RawDeployment" is deprecated).
+    annotations = service["metadata"]["annotations"]
+    assert annotations["serving.kserve.io/deploymentMode"] == "Standard"
+    assert "RawDeployment" not in yaml.safe_dump(service)
+    # The same ports, by the names the NetworkPolicy admits; KServe's metrics annotations name 8082.
+    objects = rendered["k8s/overlays/prod"]
+    ports = {p["name"]: p["containerPort"] for p in predictor["ports"]}
+    assert ports == {p["name"]: p["containerPort"] for p in deployment["ports"]}
+    assert int(annotations["prometheus.kserve.io/port"]) == ports["metrics"]
+    assert annotations["serving.kserve.io/enable-prometheus-scraping"] == "true"
+    policy = the(objects, "NetworkPolicy")["spec"]
+    assert {p["port"] for rule in policy["ingress"] for p in rule["ports"]} <= set(ports)
+    labels = service["spec"]["predictor"]["labels"]
+    assert policy["podSelector"]["matchLabels"].items() <= labels.items()
+    assert service["spec"]["predictor"]["annotations"]["prometheus.io/port"] == str(ports["metrics"])
