@@ -19,8 +19,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.client
-import io
-import json
 import logging
 import os
 import platform
@@ -36,6 +34,7 @@ import torch
 
 from serving.package import Batching, PackageError, build_archive, read_params
 from serving.ports import Ports
+from serving.samples import drawn_jpeg, write_fresh_model
 from serving.server import ModelSpec, TorchServe
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
 
@@ -104,14 +103,7 @@ def load_images(folder: Path | None) -> tuple[list[bytes], str]:
     for base in (root, root / "train"):
         if photos := _photos(base):
             return [p.read_bytes() for p in photos], f"{len(photos)} real photos from {base}"
-    from training.synthetic import draw_animal  # only without photos
-
-    images = []
-    for index in range(IMAGES_PER_CLASS):
-        for label in (0, 1):
-            buffer = io.BytesIO()
-            draw_animal(label, seed=0, index=index).save(buffer, format="JPEG", quality=90)
-            images.append(buffer.getvalue())
+    images = [drawn_jpeg(label, index) for index in range(IMAGES_PER_CLASS) for label in (0, 1)]
     return images, f"{len(images)} SYNTHETIC drawings (no photos at {root})"
 
 
@@ -120,12 +112,7 @@ def prepare_model(work: Path) -> tuple[Path, str]:
     trained = REPO_ROOT / "models"
     if (trained / "model.pt").is_file() and (trained / "index_to_name.json").is_file():
         return trained, "trained models/model.pt"
-    from training.model import CatsDogsNet
-
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().eval().state_dict(), work / "model.pt")
-    (work / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    return work, "freshly initialised CatsDogsNet (no models/model.pt)"
+    return write_fresh_model(work), "freshly initialised CatsDogsNet (no models/model.pt)"
 
 
 def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:

@@ -3,12 +3,10 @@ TorchServe started with the container config, as in the pod (ports moved to free
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 
 import pytest
-import torch
 
 from serving.ports import Ports
 from serving.properties import write_properties
@@ -26,13 +24,10 @@ def model_ready(config) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from serving.package import build_archive
-    from training.model import CatsDogsNet
+    from serving.samples import write_fresh_model
 
-    model_dir, store = tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("store")
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().eval().state_dict(), model_dir / "model.pt")
-    (model_dir / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    build_archive(model_dir, "1.0", store / "catsdogs.mar")
+    store = tmp_path_factory.mktemp("store")
+    build_archive(write_fresh_model(tmp_path_factory.mktemp("model")), "1.0", store / "catsdogs.mar")
     return store
 
 

@@ -14,6 +14,7 @@ import pytest
 from handler.inference import Classifier
 from scripts.collect_predictions import main
 from serving.package import MODEL_FILE
+from serving.samples import store_weights
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ def split(tmp_path_factory, monitoring_store):
     labels = np.arange(N) % 2
     files = np.array([f"img/{i}.jpg" for i in range(N)])
     np.savez(folder / "test.npz", images=images, labels=labels, files=files)
-    weights = monitoring_store / ".weights-1.0"
+    weights = store_weights(monitoring_store, "1.0")
     model = Classifier.load(MODEL_FILE, weights / "model.pt", weights / "index_to_name.json", "1.0")
     items = [
         {"file": f, "label": ("cat", "dog")[y], "prob_dog": p.probabilities["dog"]}

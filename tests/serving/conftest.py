@@ -1,7 +1,7 @@
 """Serving fixtures: a model store with two real archives, and a real TorchServe on free ports.
 
-The archives are built by serving/package.py (the same code as `make package`) from a freshly
-initialised, seeded CatsDogsNet: no trained model is needed, and speed does not depend on weights.
+The archives are built by serving/package.py (the same code as `make package`) from seeded fresh
+weights (serving/samples.py): no trained model is needed, and speed does not depend on weights.
 """
 
 from __future__ import annotations
@@ -11,37 +11,24 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 
+from handler.preprocess import CLASS_NAMES
 from serving.ports import Ports
+from serving.samples import STORE_VERSIONS as VERSIONS
+from serving.samples import drawn_jpeg, fresh_store, store_weights
 from serving.server import ModelSpec, TorchServe
 
-VERSIONS = ("1.0", "2.0")
-
 
 @pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    """{version: folder with model.pt + index_to_name.json}: seeded fresh weights, different per version."""
-    from training.model import CatsDogsNet  # imported lazily
-
-    dirs = {}
-    for seed, version in enumerate(VERSIONS):
-        dirs[version] = tmp_path_factory.mktemp(f"model-{version}")
-        torch.manual_seed(seed)
-        torch.save(CatsDogsNet().eval().state_dict(), dirs[version] / "model.pt")
-        (dirs[version] / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    return dirs
-
-
-@pytest.fixture(scope="session")
-def catsdogs_store(model_dirs, tmp_path_factory) -> Path:
+def catsdogs_store(tmp_path_factory) -> Path:
     """A model store holding catsdogs-1.0.mar and catsdogs-2.0.mar, packaged with the shipped settings."""
-    from serving.package import build_archive  # imported lazily
+    return fresh_store(tmp_path_factory.mktemp("model-store"), VERSIONS)
 
-    store = tmp_path_factory.mktemp("model-store")
-    for version, model_dir in model_dirs.items():
-        build_archive(model_dir, version, store / f"catsdogs-{version}.mar")
-    return store
+
+@pytest.fixture(scope="session")
+def model_dirs(catsdogs_store) -> dict[str, Path]:
+    """{version: the model folder its archive was packaged from}: seeded fresh weights, per version."""
+    return {version: store_weights(catsdogs_store, version) for version in VERSIONS}
 
 
 @pytest.fixture(scope="session")
@@ -80,13 +67,4 @@ def fake_archive():
 @pytest.fixture(scope="session")
 def photos() -> dict[str, bytes]:
     """A cat and a dog JPEG drawn by the synthetic generator (tests do not need the real photos)."""
-    import io
-
-    from training.synthetic import draw_animal
-
-    images = {}
-    for label, name in enumerate(("cat", "dog")):
-        buffer = io.BytesIO()
-        draw_animal(label, seed=0, index=0).save(buffer, format="JPEG", quality=90)
-        images[name] = buffer.getvalue()
-    return images
+    return {name: drawn_jpeg(label) for label, name in enumerate(CLASS_NAMES)}

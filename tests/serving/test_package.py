@@ -18,6 +18,7 @@ import yaml
 from PIL import Image
 
 from serving.package import Batching, PackageError, build_archive, main
+from serving.samples import write_fresh_model
 from serving.store import read_manifest, read_model_config, versions_in_store
 from training.model import CatsDogsNet
 
@@ -26,11 +27,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory) -> Path:
-    path = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().state_dict(), path / "model.pt")
-    (path / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
-    return path
+    return write_fresh_model(tmp_path_factory.mktemp("models"))
 
 
 @pytest.fixture(scope="module")
