@@ -50,7 +50,8 @@ package: setup ## Package the trained, evaluated model as models/catsdogs.mar (n
 
 # --- Serving: a local TorchServe under run/torchserve/ (see README "Packaging and serving") ---
 .PHONY: serve stop predict smoke versions promote rollback bench-serve
-SERVE_URL ?= http://127.0.0.1:8080
+# Ports live in serving/ports.py only; override with SERVE_URL=http://host:port.
+SERVE_URL ?= $$($(PY) -m serving.ports inference)
 
 serve: setup ## Start TorchServe on models/catsdogs.mar in the background; returns when the model is READY
 	$(PY) -m serving.serve start
@@ -80,12 +81,13 @@ bench-serve: setup ## In-process vs TorchServe latency/throughput on 127.0.0.1 (
 
 # --- Monitoring: a labelled batch against a live endpoint, drift, load and faults (README "Monitoring") ---
 .PHONY: collect drift loadtest
-SOURCE ?= data/prepared/test.npz
+# SOURCE: a prepared split or a photo folder; default the test split (serving/paths.py).
+SOURCE ?=
 PROTOCOL ?= native
 REFERENCE ?= plots/reference_predictions.json
 
 collect: setup ## Send the test split to SERVE_URL, report accuracy/latency (+ drift): [N=200 PROTOCOL=v1|v2 MLFLOW=1]
-	$(PY) scripts/collect_predictions.py $(SERVE_URL) --source $(SOURCE) --protocol $(PROTOCOL) \
+	$(PY) scripts/collect_predictions.py $(SERVE_URL) $(if $(SOURCE),--source $(SOURCE)) --protocol $(PROTOCOL) \
 		$(if $(N),--sample $(N)) $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE)) $(if $(MLFLOW),--mlflow)
 
 drift: setup ## Drift report of the last `make collect` batch vs the evaluate-stage reference (p < 0.01)

@@ -13,7 +13,6 @@ DIR/train/...), DIR defaulting to the shared real photos when present, else two 
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -22,6 +21,9 @@ from pathlib import Path
 import requests
 
 from serving.client import BadAnswer, check_prediction, check_v1, check_v2, post_native, post_v1, post_v2
+from serving.ports import local_url
+from serving.samples import drawn_jpeg
+from serving.store import MODEL_NAME
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_PHOTOS = Path(
@@ -49,14 +51,7 @@ def find_photos(folder: Path) -> tuple[Path, Path] | None:
 
 
 def synthetic_photos() -> tuple[bytes, bytes]:
-    from training.synthetic import draw_animal  # only needed without photos; keeps the usual path light
-
-    def jpeg(label: int) -> bytes:
-        buffer = io.BytesIO()
-        draw_animal(label, seed=0, index=0).save(buffer, format="JPEG", quality=90)
-        return buffer.getvalue()
-
-    return jpeg(0), jpeg(1)
+    return drawn_jpeg(0), drawn_jpeg(1)
 
 
 def choose_images(args: argparse.Namespace) -> tuple[bytes, bytes, str]:
@@ -140,9 +135,11 @@ def run_checks(session: requests.Session, url: str, cat: bytes, dog: bytes) -> l
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Smoke-test a served catsdogs model through its inference URL."
+        description=f"Smoke-test a served {MODEL_NAME} model through its inference URL."
     )
-    parser.add_argument("url", help="inference base URL, e.g. http://127.0.0.1:30080")
+    parser.add_argument(
+        "url", nargs="?", default=local_url("inference"), help="inference base URL (default: %(default)s)"
+    )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     parser.add_argument("--images", type=Path, help="folder with cats/ and dogs/ (or train/cats, train/dogs)")
     parser.add_argument("--cat", type=Path)

@@ -192,7 +192,7 @@ def test_prod_overlay_pulls_from_a_registry_with_more_replicas(rendered):
     assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
 
 
-def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
+def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered, container_config):
     """k8s/kserve/inferenceservice.yaml (a CRD: no schema to validate against here) stays in step."""
     import yaml
 
@@ -203,5 +203,5 @@ def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
     assert predictor["image"] == deployment["image"]
     assert predictor["args"] == deployment["args"]
     assert predictor["readinessProbe"]["exec"] == deployment["readinessProbe"]["exec"]
-    assert [p["containerPort"] for p in predictor["ports"]] == [8080]
+    assert [p["containerPort"] for p in predictor["ports"]] == [port_of(container_config, "inference_address")]
     assert predictor["securityContext"]["readOnlyRootFilesystem"] is True
