@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv first on PATH, so `python` in dvc.yaml commands and tools run by targets are the pinned ones.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test demo
+.PHONY: help setup test demo lint api-docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -31,8 +31,14 @@ $(STAMP): requirements.txt
 	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $@
 
-test: setup ## Run every test (unit, pipeline, real TorchServe, manifests)
+test: setup lint ## Run every test (lint, unit, pipeline, real TorchServe, manifests, API contract)
 	$(BIN)/pytest
+
+lint: setup ## ruff (pinned in requirements.txt; rules in pyproject.toml) over the whole tree
+	$(BIN)/ruff check .
+
+api-docs: setup ## Render docs/openapi.yaml as docs/api.md and the README's route table
+	$(PY) -m serving.openapi
 
 demo: setup ## The main job end to end, offline: pipeline -> TorchServe -> predictions -> monitoring -> stop
 	scripts/demo.sh

@@ -39,7 +39,9 @@ from serving.store import MODEL_NAME  # noqa: E402
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("url", nargs="?", default=local_url("inference"), help="inference base URL (default: %(default)s)")
+    p.add_argument(
+        "url", nargs="?", default=local_url("inference"), help="inference base URL (default: %(default)s)"
+    )
     p.add_argument(
         "--source",
         type=Path,
