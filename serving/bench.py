@@ -37,6 +37,7 @@ from serving.ports import Ports
 from serving.samples import drawn_jpeg, write_fresh_model
 from serving.server import ModelSpec, TorchServe
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
+from serving.store import MODEL_NAME
 
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> Point:
     classifier = Classifier.load(
         REPO_ROOT / "training" / "model.py", model_dir / "model.pt", model_dir / "index_to_name.json", "bench"
     )
-    service = InferenceService(classifier, "catsdogs", Settings().max_instances)
+    service = InferenceService(classifier, MODEL_NAME, Settings().max_instances)
     latencies, deadline, i = [], time.monotonic() + seconds + 1.0, 0
     warm_until = time.monotonic() + 1.0
     while (now := time.monotonic()) < deadline:
@@ -159,7 +160,7 @@ def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name
             try:
                 connection.request(
                     "POST",
-                    "/predictions/catsdogs",
+                    f"/predictions/{MODEL_NAME}",
                     body=images[i % len(images)],
                     headers={"Content-Type": "application/octet-stream"},
                 )
@@ -193,8 +194,8 @@ def served(model_dir: Path, work: Path, setup: Setup, images: list[bytes], secon
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
-    build_archive(model_dir, "bench", store / "catsdogs.mar", batching=setup.batching)
-    spec = ModelSpec("catsdogs.mar", workers=setup.workers)
+    build_archive(model_dir, "bench", store / f"{MODEL_NAME}.mar", batching=setup.batching)
+    spec = ModelSpec(f"{MODEL_NAME}.mar", workers=setup.workers)
     server = TorchServe(
         store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads
     )

@@ -81,6 +81,7 @@ class TorchServe:
     threads_per_worker: int = 1  # OMP_NUM_THREADS of each worker process
     base_config: Path = LOCAL_CONFIG
     overrides: dict[str, str] = field(default_factory=dict)  # config.properties keys, applied last
+    ready_timeout: float = 120.0  # seconds `with TorchServe(...)` waits for READY workers
 
     def __post_init__(self) -> None:
         self.model_store = Path(self.model_store).resolve()
@@ -216,7 +217,7 @@ class TorchServe:
     def __enter__(self) -> TorchServe:
         self.start()
         try:
-            return self.wait_ready()
+            return self.wait_ready(self.ready_timeout)
         except BaseException:
             self.stop()
             raise

@@ -14,6 +14,7 @@ import pytest
 from serving.ports import Ports
 from serving.samples import fresh_store, noise_jpeg
 from serving.server import ModelSpec, TorchServe
+from serving.store import MODEL_NAME
 
 
 @pytest.fixture(scope="session")
@@ -29,18 +30,9 @@ def server(monitoring_store, tmp_path_factory):
     Shared by the monitoring tests: a test that kills a worker, switches versions or restarts the
     server leaves it as it found it (serving 1.0 by default, 2 READY workers).
     """
-    ts = TorchServe(
-        monitoring_store,
-        tmp_path_factory.mktemp("ts-run"),
-        ports=Ports.free(),
-        models=[ModelSpec("catsdogs-1.0.mar", workers=2)],
-    )
-    ts.start()
-    try:
-        ts.wait_ready(timeout=180)
+    spec = ModelSpec(f"{MODEL_NAME}-1.0.mar", workers=2)
+    with TorchServe(monitoring_store, tmp_path_factory.mktemp("ts-run"), Ports.free(), [spec], ready_timeout=180) as ts:
         yield ts
-    finally:
-        ts.stop()
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,7 @@ from serving.ports import Ports
 from serving.samples import STORE_VERSIONS as VERSIONS
 from serving.samples import drawn_jpeg, fresh_store, store_weights
 from serving.server import ModelSpec, TorchServe
+from serving.store import MODEL_NAME
 
 
 @pytest.fixture(scope="session")
@@ -37,18 +38,10 @@ def torchserve(catsdogs_store, tmp_path_factory):
 
     Tests that change versions or workers must put them back (the server is shared by the session).
     """
-    server = TorchServe(
-        catsdogs_store,
-        tmp_path_factory.mktemp("torchserve"),
-        ports=Ports.free(),
-        models=[ModelSpec("catsdogs-1.0.mar")],
-    )
-    server.start()
-    try:
-        server.wait_ready(timeout=180)
+    run_dir = tmp_path_factory.mktemp("torchserve")
+    spec = ModelSpec(f"{MODEL_NAME}-1.0.mar")
+    with TorchServe(catsdogs_store, run_dir, Ports.free(), [spec], ready_timeout=180) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
