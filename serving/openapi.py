@@ -91,7 +91,8 @@ def route_table(spec: dict) -> str:
     return "\n".join(lines)
 
 
-def _schema_rows(spec: dict, schema: dict) -> list[str]:
+def _schema_rows(spec: dict, schema: dict, prefix: str = "") -> list[str]:
+    """One table row per property; inline objects (and arrays of them) get rows of their own."""
     schema = _resolve(spec, schema)
     required = set(schema.get("required", []))
     rows = []
@@ -100,7 +101,10 @@ def _schema_rows(spec: dict, schema: dict) -> list[str]:
         target = _resolve(spec, prop)
         kind = f"[{ref}](#{ref.lower()})" if ref else _kind(target)
         text = prop.get("description") or target.get("description", "")
-        rows.append(f"| `{name}` | {kind} | {'yes' if name in required else 'no'} | {_cell(text)} |")
+        rows.append(f"| `{prefix}{name}` | {kind} | {'yes' if name in required else 'no'} | {_cell(text)} |")
+        items = target.get("items", {}) if target.get("type") == "array" else {}
+        if not ref and "properties" in items:
+            rows += _schema_rows(spec, items, f"{prefix}{name}[].")
     return rows
 
 
@@ -110,11 +114,14 @@ def _kind(schema: dict) -> str:
     if "enum" in schema:
         return " \\| ".join(f"`{v}`" for v in schema["enum"])
     kind = schema.get("type", "any")
+    limits = [f"{k} {schema[k]}" for k in ("minimum", "maximum", "minItems", "maxItems") if k in schema]
     if kind == "array" and "items" in schema:
         items = schema["items"]
-        ref = _ref_name(items)
-        return f"array of [{ref}](#{ref.lower()})" if ref else f"array of {_kind(items)}"
-    limits = [f"{k} {schema[k]}" for k in ("minimum", "maximum", "minItems", "maxItems") if k in schema]
+        alternatives = [_ref_name(a) for a in items.get("oneOf", [])] or [_ref_name(items)]
+        if all(alternatives):
+            kind = "array of " + " or ".join(f"[{a}](#{a.lower()})" for a in alternatives)
+        else:
+            kind = f"array of {_kind(items)}"
     return kind + (f" ({', '.join(limits)})" if limits else "")
 
 
