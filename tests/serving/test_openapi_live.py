@@ -121,6 +121,8 @@ def with_pictures(body):
 
 def test_the_server_still_answers_a_good_image_after_the_fuzzing(torchserve, http, photos):
     # Runs after the fuzzing in file order (pytest keeps it); a worker the fuzzing killed would show here.
+    if not STATUSES:
+        pytest.skip("checks what the fuzzing test above saw: run the whole file")
     inference = [
         f"POST {path}" for path in schema.raw_schema["paths"] if path.startswith(("/predictions", "/v"))
     ]
