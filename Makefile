@@ -18,7 +18,7 @@ export PYTHONPATH := $(CURDIR)
 # The venv first on PATH, so `python` in dvc.yaml commands and tools run by targets are the pinned ones.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help setup test demo
+.PHONY: help setup test demo lint api-docs
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "} {printf "  %-14s %s\n", $$1, $$2}'
@@ -31,8 +31,14 @@ $(STAMP): requirements.txt
 	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt 2>&1 | { grep -v "is ignored: it is neither" || true; }
 	@touch $@
 
-test: setup ## Run every test (unit, pipeline, real TorchServe, manifests)
+test: setup lint ## Run every test (lint, unit, pipeline, real TorchServe, manifests, API contract)
 	$(BIN)/pytest
+
+lint: setup ## ruff (pinned in requirements.txt; rules in pyproject.toml) over the whole tree
+	$(BIN)/ruff check .
+
+api-docs: setup ## Render docs/openapi.yaml as docs/api.md and the README's route table
+	$(PY) -m serving.openapi
 
 demo: setup ## The main job end to end, offline: pipeline -> TorchServe -> predictions -> monitoring -> stop
 	scripts/demo.sh
@@ -55,7 +61,8 @@ release: setup ## Gate the packaged model (real data, params.yaml release:) and 
 
 # --- Serving: a local TorchServe under run/torchserve/ (see README "Packaging and serving") ---
 .PHONY: serve stop predict smoke versions promote rollback bench-serve
-SERVE_URL ?= http://127.0.0.1:8080
+# Ports live in serving/ports.py only; override with SERVE_URL=http://host:port.
+SERVE_URL ?= $$($(PY) -m serving.ports inference)
 
 serve: setup ## Start TorchServe on models/catsdogs.mar in the background; returns when the model is READY
 	$(PY) -m serving.serve start
@@ -85,12 +92,13 @@ bench-serve: setup ## Runtimes in-process vs TorchServe on 127.0.0.1 (~3 min; Ma
 
 # --- Monitoring: a labelled batch against a live endpoint, drift, load and faults (README "Monitoring") ---
 .PHONY: collect drift loadtest
-SOURCE ?= data/prepared/test.npz
+# SOURCE: a prepared split or a photo folder; default the test split (serving/paths.py).
+SOURCE ?=
 PROTOCOL ?= native
 REFERENCE ?= plots/reference_predictions.json
 
 collect: setup ## Send the test split to SERVE_URL, report accuracy/latency (+ drift): [N=200 PROTOCOL=v1|v2 MLFLOW=1]
-	$(PY) scripts/collect_predictions.py $(SERVE_URL) --source $(SOURCE) --protocol $(PROTOCOL) \
+	$(PY) scripts/collect_predictions.py $(SERVE_URL) $(if $(SOURCE),--source $(SOURCE)) --protocol $(PROTOCOL) \
 		$(if $(N),--sample $(N)) $(if $(wildcard $(REFERENCE)),--reference $(REFERENCE)) $(if $(MLFLOW),--mlflow)
 
 drift: setup ## Drift report of the last `make collect` batch vs the evaluate-stage reference (p < 0.01)

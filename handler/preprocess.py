@@ -14,11 +14,12 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
+from handler.verdict import CLASS_NAMES  # noqa: F401  (re-exported: training and serving read it here too)
+
 IMAGE_SIZE = 224
 # ImageNet statistics: a well-known, fixed choice, so the model contract never depends on a dataset.
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)
-CLASS_NAMES = ("cat", "dog")  # index 0 = cat, 1 = dog
 DEFAULT_MAX_PIXELS = 40_000_000  # guards against decompression bombs
 
 

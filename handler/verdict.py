@@ -4,7 +4,8 @@
 
 "neither" wins over everything (the picture shows no cat or dog, so its cat/dog split means
 nothing), then "unsure" (a pet, but the model cannot tell which), then the more probable class.
-Both thresholds are fitted on held-out photos by training and travel in the .mar.
+Both thresholds are fitted on held-out photos by training and travel in the .mar. Free of torch and
+numpy, so light clients (the smoke test's minimal environment) import the names from here.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+CLASS_NAMES = ("cat", "dog")  # the model's classes, index 0 = cat, 1 = dog
 UNSURE = "unsure"
 NEITHER = "neither"
+VERDICTS = (*CLASS_NAMES, UNSURE, NEITHER)  # every answer's `label` is one of these
 
 
 @dataclasses.dataclass(frozen=True)

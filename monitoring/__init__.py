@@ -1,5 +1,3 @@
 """Post-deployment monitoring: labelled batches against a live endpoint, drift, load and fault tests."""
 
-from pathlib import Path
-
-OUT_DIR = Path("run/monitoring")  # where `make collect` and `make drift` write (run/ is git-ignored)
+from serving.paths import MONITORING_DIR as OUT_DIR  # noqa: F401 (the name the monitoring CLIs use)

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import requests
 from tqdm import tqdm
 
-from monitoring.protocols import BadResponse, Endpoint, parse_prediction, request_kwargs
 from monitoring.sources import Item
 from monitoring.summary import Result
+from serving.client import BadAnswer, Endpoint, parse_prediction, post
 
 logger = logging.getLogger(__name__)
 
@@ -51,19 +51,17 @@ def send_one(
     status = prediction = error = None
     start = time.perf_counter()
     try:
-        response = session.post(
-            endpoint.url, timeout=timeout, **request_kwargs(endpoint.protocol, item.data, request_id)
-        )
+        response = post(session, endpoint, item.data, request_id, timeout)
         status = response.status_code
         if status == 200:
-            prediction = parse_prediction(endpoint.protocol, response.json())
+            prediction = parse_prediction(endpoint.protocol, response.json(), endpoint.model)
         else:
             error = f"http {status}: {response.text[:200]}"
     except requests.Timeout:
         error = f"timeout: no answer within {timeout} s"
     except requests.ConnectionError as e:
         error = f"connection_error: {e}"
-    except (BadResponse, ValueError) as e:  # ValueError: the body was not JSON
+    except (BadAnswer, ValueError) as e:  # ValueError: the body was not JSON
         error = f"bad_response: {e}"
     except requests.RequestException as e:
         error = f"request_error: {e}"

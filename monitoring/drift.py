@@ -21,6 +21,7 @@ from pathlib import Path
 from handler.preprocess import CLASS_NAMES
 from monitoring import OUT_DIR
 from monitoring.stats import chi_square_homogeneity, ks_two_sample
+from serving.paths import REFERENCE_PREDICTIONS
 
 DEFAULT_ALPHA = 0.01
 FEW_ITEMS = 30  # below this the tests have little power: say so in the report
@@ -139,7 +140,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--live", type=Path, default=OUT_DIR / "predictions_batch.json")
-    parser.add_argument("--reference", type=Path, default=Path("plots/reference_predictions.json"))
+    parser.add_argument("--reference", type=Path, default=REFERENCE_PREDICTIONS)
     parser.add_argument("--out", type=Path, default=OUT_DIR / "drift_report.json")
     parser.add_argument("--plot", type=Path, default=OUT_DIR / "drift.png")
     parser.add_argument(

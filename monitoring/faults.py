@@ -15,12 +15,15 @@ from dataclasses import dataclass
 import psutil
 import requests
 
+from serving.server import model_ready
+from serving.store import MODEL_NAME
+
 
 class WorkerError(RuntimeError):
     """Workers could not be read, did not look like TorchServe workers, or did not come back."""
 
 
-def worker_pids(management_url: str, model: str = "catsdogs") -> dict[str, int]:
+def worker_pids(management_url: str, model: str = MODEL_NAME) -> dict[str, int]:
     """{"<version>/<worker id>": pid} of every worker of every version of `model` (READY or not)."""
     answer = requests.get(f"{management_url}/models/{model}/all", timeout=5)
     answer.raise_for_status()
@@ -39,20 +42,6 @@ def worker_pids(management_url: str, model: str = "catsdogs") -> dict[str, int]:
     return pids
 
 
-def all_ready(management_url: str, model: str = "catsdogs") -> bool:
-    try:
-        answer = requests.get(f"{management_url}/models/{model}/all", timeout=2)
-        versions = answer.json() if answer.status_code == 200 else []
-    except (requests.RequestException, ValueError):
-        return False
-    return bool(versions) and all(
-        v["workers"]
-        and len(v["workers"]) >= v.get("minWorkers", 1)
-        and all(w["status"] == "READY" for w in v["workers"])
-        for v in versions
-    )
-
-
 @dataclass(frozen=True)
 class Kill:
     worker: str
@@ -61,7 +50,7 @@ class Kill:
     recovered_s: float  # kill -> as many workers as before, all READY, none with the killed pid
 
 
-def kill_worker_and_wait(management_url: str, model: str = "catsdogs", timeout: float = 60.0) -> Kill:
+def kill_worker_and_wait(management_url: str, model: str = MODEL_NAME, timeout: float = 60.0) -> Kill:
     """SIGKILL the first worker (by name) and wait until the server has replaced it."""
     before = {k: v for k, v in worker_pids(management_url, model).items() if v > 0}
     if not before:
@@ -81,7 +70,7 @@ def kill_worker_and_wait(management_url: str, model: str = "catsdogs", timeout: 
             pid not in live
             and len(live) == len(before)
             and len(now) == len(before)
-            and all_ready(management_url, model)
+            and model_ready(management_url, model)
         ):
             return Kill(worker, pid, killed_at, time.monotonic() - killed_at)
         time.sleep(0.05)

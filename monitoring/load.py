@@ -1,6 +1,6 @@
 """Closed-loop load: N clients each send one request after another for a bounded time and count.
 
-    result = run_load(Endpoint("http://127.0.0.1:8080"), image, clients=8, duration_s=10)
+    result = run_load(Endpoint(server.inference_url), image, clients=8, duration_s=10)
     result.throughput, result.latency_ms["p99"], result.failures
 
 `during` runs in the caller's thread while the clients keep going (kill a worker, switch versions);
@@ -19,9 +19,9 @@ from typing import Any
 import requests
 
 from monitoring.collect import send_one
-from monitoring.protocols import Endpoint
 from monitoring.sources import Item
 from monitoring.summary import Result, percentiles
+from serving.client import Endpoint
 
 
 @dataclass(frozen=True)

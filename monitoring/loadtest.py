@@ -2,7 +2,7 @@
 
     python -m monitoring.loadtest [--clients 8] [--duration 10] [--kill-at 3] [--workers 2]
 
-Builds a throw-away model store (catsdogs 1.0 and 2.0 from a seeded, freshly initialised CatsDogsNet:
+Builds a throw-away model store (catsdogs 1.0 and 2.0 from seeded fresh weights, serving/samples.py:
 speed depends on the architecture, not the weights), starts TorchServe on free loopback ports with the
 shipped config through serving/server.py, runs the scenarios and stops it. tests/monitoring runs the
 same scenario functions and asserts on them. Exit status 1 if a scenario broke its target
@@ -12,7 +12,6 @@ same scenario functions and asserts on them. Exit status 1 if a scenario broke i
 from __future__ import annotations
 
 import argparse
-import io
 import logging
 import os
 import platform
@@ -21,39 +20,15 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import torch
-from PIL import Image
-
 from monitoring.faults import WorkerError, kill_worker_and_wait
 from monitoring.load import LoadResult, run_load
-from monitoring.protocols import Endpoint
-from serving.package import PackageError, build_archive
+from serving.client import Endpoint
+from serving.package import PackageError
 from serving.ports import Ports
+from serving.samples import fresh_store, noise_jpeg
 from serving.server import ModelSpec, ServerError, TorchServe
-from serving.store import read_model_config
+from serving.store import MODEL_NAME, read_model_config
 from serving.versions import VersionError, Versions
-from training.model import write_fresh
-
-VERSIONS = ("1.0", "2.0")
-
-
-def build_store(store: Path, versions: tuple[str, ...] = VERSIONS) -> Path:
-    """catsdogs-<v>.mar for each version, from seeded fresh weights, via serving/package.py."""
-    for seed, version in enumerate(versions):
-        model_dir = store / f".weights-{version}"
-        with torch.random.fork_rng():  # seeded weights without touching the caller's random state
-            write_fresh(model_dir, "catsdogsnet", seed)
-        build_archive(model_dir, version, store / f"catsdogs-{version}.mar")
-    return store
-
-
-def sample_jpeg(seed: int = 0, size: tuple[int, int] = (320, 240)) -> bytes:
-    """A JPEG of noise, about the size of a web upload, so decoding costs what it does in production."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="JPEG", quality=90)
-    return buffer.getvalue()
 
 
 def load_scenario(server: TorchServe, image: bytes, clients: int, duration_s: float) -> LoadResult:
@@ -128,13 +103,13 @@ def table(rows: list[tuple[str, LoadResult]], bound: int) -> str:
 
 def run_scenarios(args: argparse.Namespace, image: bytes) -> tuple[list[tuple[str, LoadResult]], int]:
     """Build the store, start the server, run the three scenarios, stop; (rows, in-flight bound)."""
-    with tempfile.TemporaryDirectory(prefix="catsdogs-loadtest-") as tmp:
-        store = build_store(Path(tmp) / "store")
+    with tempfile.TemporaryDirectory(prefix=f"{MODEL_NAME}-loadtest-") as tmp:
+        store = fresh_store(Path(tmp) / "store")
         server = TorchServe(
             store,
             Path(tmp) / "run",
             ports=Ports.free(),
-            models=[ModelSpec("catsdogs-1.0.mar", workers=args.workers)],
+            models=[ModelSpec(f"{MODEL_NAME}-1.0.mar", workers=args.workers)],
         )
         print(f"starting TorchServe ({args.workers} workers) on 127.0.0.1:{server.ports.inference}...")
         with server:
@@ -163,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    image = sample_jpeg()
+    image = noise_jpeg()
     load_before = os.getloadavg()[0]  # other work on the machine skews every number: say how much there was
     try:
         rows, bound = run_scenarios(args, image)

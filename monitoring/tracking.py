@@ -13,6 +13,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from serving.paths import MLFLOW_RUN_FILE
+
 logger = logging.getLogger(__name__)
 
 EXPERIMENT = "catsdogs-monitoring"
@@ -54,7 +56,7 @@ def log_run(
     summary: dict,
     params: dict[str, str],
     artifacts: Iterable[Path],
-    run_file: Path = Path("models/mlflow_run.json"),
+    run_file: Path = MLFLOW_RUN_FILE,
     tracking_uri: str | None = None,
     experiment: str = EXPERIMENT,
     drift: dict | None = None,

@@ -1,6 +1,6 @@
 """Send a labelled batch to a live endpoint and report how the deployed model is doing.
 
-    python scripts/collect_predictions.py http://127.0.0.1:8080 \
+    python scripts/collect_predictions.py [URL (default: the local server)] \
         [--source data/prepared/test.npz | --source RAW_FOLDER] [--sample 200 --seed 0] \
         [--protocol native|v1|v2] [--concurrency 4] [--timeout 10] \
         [--reference plots/reference_predictions.json] [--mlflow] [--min-accuracy 0.7]
@@ -29,24 +29,29 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a plain s
 from monitoring import OUT_DIR, drift, tracking  # noqa: E402
 from monitoring.collect import collect  # noqa: E402
 from monitoring.plots import plot_confusion  # noqa: E402
-from monitoring.protocols import PROTOCOLS, Endpoint  # noqa: E402
 from monitoring.sources import load_items  # noqa: E402
 from monitoring.summary import summarize  # noqa: E402
+from serving.client import PROTOCOLS, Endpoint  # noqa: E402
+from serving.paths import MLFLOW_RUN_FILE, TEST_SPLIT  # noqa: E402
+from serving.ports import local_url  # noqa: E402
+from serving.store import MODEL_NAME  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("url", help="inference base URL, e.g. http://127.0.0.1:8080")
+    p.add_argument(
+        "url", nargs="?", default=local_url("inference"), help="inference base URL (default: %(default)s)"
+    )
     p.add_argument(
         "--source",
         type=Path,
-        default=Path("data/prepared/test.npz"),
+        default=TEST_SPLIT,
         help="a prepared .npz split or a raw folder in a layout training accepts",
     )
     p.add_argument("--sample", type=int, help="send a seeded sample of this many items (default: all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--protocol", choices=PROTOCOLS, default="native")
-    p.add_argument("--model", default="catsdogs")
+    p.add_argument("--model", default=MODEL_NAME)
     p.add_argument("--model-version", help="ask this version explicitly (default: the server's default)")
     p.add_argument("--concurrency", type=int, default=4, help="requests in flight at once")
     p.add_argument("--timeout", type=float, default=10.0, help="seconds per request")
@@ -59,7 +64,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument(
         "--mlflow-tracking-uri", help="default: MLFLOW_TRACKING_URI, else the training run's store"
     )
-    p.add_argument("--mlflow-run-file", type=Path, default=Path("models/mlflow_run.json"))
+    p.add_argument("--mlflow-run-file", type=Path, default=MLFLOW_RUN_FILE)
     p.add_argument("--no-progress", action="store_true")
     return p.parse_args(argv)
 

@@ -3,7 +3,7 @@
 #
 #   scripts/image.sh build   # IMAGE (catsdogs:dev) serving MAR (models/catsdogs.mar), or RELEASE's archive
 #   scripts/image.sh test    # build; run it non-root, read-only, no capabilities, ports on 127.0.0.1;
-#                            # scripts/smoke_test.py; management (8081) unreachable; always clean up
+#                            # scripts/smoke_test.py; management unreachable; always clean up
 #
 # Uses the engine that DOCKER_HOST (or the default socket) points at, through $DOCKER (default
 # docker), which must do BuildKit (Docker >= 23 with buildx, or Debian's docker.io). Where there is
@@ -125,19 +125,24 @@ build() {
     | awk '{printf "%.2f GB", $1 / 1e9}')"
 }
 
+# The container's ports: serving/ports.py is their one definition (the image's config is checked against it).
+read -r INFERENCE_PORT MANAGEMENT_PORT METRICS_PORT < <(
+  "$PY" -c 'from serving.ports import Ports; p = Ports(); print(p.inference, p.management, p.metrics)')
+
 free_port() { "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
 # Run inside the container: management answers on its loopback and on no other address.
 MANAGEMENT_CHECK='
-import socket
+import socket, sys
+port = int(sys.argv[1])
 def listening(host):
     with socket.socket() as s:
         s.settimeout(2)
-        return s.connect_ex((host, 8081)) == 0
+        return s.connect_ex((host, port)) == 0
 ip = socket.gethostbyname(socket.gethostname())
-assert listening("127.0.0.1"), "management API is not listening on 127.0.0.1:8081 in the container"
-assert ip != "127.0.0.1" and not listening(ip), f"management API answers on {ip}:8081"
-print(f"management API on 127.0.0.1:8081 only (refused on {ip}:8081)")
+assert listening("127.0.0.1"), f"management API is not listening on 127.0.0.1:{port} in the container"
+assert ip != "127.0.0.1" and not listening(ip), f"management API answers on {ip}:{port}"
+print(f"management API on 127.0.0.1:{port} only (refused on {ip}:{port})")
 '
 
 test_image() {
@@ -155,7 +160,7 @@ test_image() {
     --tmpfs /tmp:rw,nosuid,nodev,size=1g \
     --tmpfs /home/model-server/logs:rw,nosuid,nodev,size=512m,uid=10001,gid=10001 \
     --cap-drop ALL --security-opt no-new-privileges --memory 2g \
-    -p "127.0.0.1:$http:8080" -p "127.0.0.1:$metrics:8082" \
+    -p "127.0.0.1:$http:$INFERENCE_PORT" -p "127.0.0.1:$metrics:$METRICS_PORT" \
     "$IMAGE" >/dev/null
   log "running $name: inference http://127.0.0.1:$http, metrics http://127.0.0.1:$metrics"
   local smoke=(--timeout "${SMOKE_TIMEOUT:-180}")
@@ -172,8 +177,9 @@ test_image() {
     "$DOCKER" logs --tail 80 "$name" >&2 || true
     die "smoke test failed"
   fi
-  [[ -z "$("$DOCKER" port "$name" 8081/tcp 2>/dev/null)" ]] || die "8081 is published on the host"
-  "$DOCKER" exec "$name" python -c "$MANAGEMENT_CHECK" || die "management API check failed"
+  [[ -z "$("$DOCKER" port "$name" "$MANAGEMENT_PORT/tcp" 2>/dev/null)" ]] \
+    || die "management port $MANAGEMENT_PORT is published on the host"
+  "$DOCKER" exec "$name" python -c "$MANAGEMENT_CHECK" "$MANAGEMENT_PORT" || die "management API check failed"
   [[ "$("$DOCKER" exec "$name" id -u)" == 10001 ]] || die "the server does not run as uid 10001"
   if "$DOCKER" exec "$name" touch /srv/catsdogs/x 2>/dev/null; then die "the root filesystem is writable"; fi
   "$PY" -c 'import sys, urllib.request; body = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()

@@ -64,8 +64,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=3.0, help="seconds per HTTP request")
     args = parser.parse_args(argv)
     props = read_properties(args.config)
-    management = props.get("management_address", "http://127.0.0.1:8081")
+    management = props.get("management_address")
     models = model_names(props.get("load_models", ""))
+    if not management:
+        print(f"{args.config}: names no management_address", file=sys.stderr)
+        return 1
     if not models:
         print(f"{args.config}: load_models names no model", file=sys.stderr)
         return 1

@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.client
-import io
 import logging
 import os
 import platform
@@ -38,7 +37,9 @@ import torch
 from serving.package import DEFAULT_PRECISION, DEFAULT_RUNTIME, Batching, PackageError, build_archive, read_params
 from serving.ports import Ports
 from serving.server import ModelSpec, TorchServe
+from serving.samples import drawn_jpeg, write_fresh_model
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
+from serving.store import MODEL_NAME
 
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -98,14 +99,7 @@ def load_images(folder: Path | None) -> tuple[list[bytes], str]:
     for base in (root, root / "train"):
         if photos := _photos(base):
             return [p.read_bytes() for p in photos], f"{len(photos)} real photos from {base}"
-    from training.synthetic import draw_animal  # only without photos
-
-    images = []
-    for index in range(IMAGES_PER_CLASS):
-        for label in (0, 1):
-            buffer = io.BytesIO()
-            draw_animal(label, seed=0, index=index).save(buffer, format="JPEG", quality=90)
-            images.append(buffer.getvalue())
+    images = [drawn_jpeg(label, index) for index in range(IMAGES_PER_CLASS) for label in (0, 1)]
     return images, f"{len(images)} SYNTHETIC drawings (no photos at {root})"
 
 
@@ -121,7 +115,7 @@ def prepare_model(work: Path) -> tuple[Path, str]:
             return trained, "trained EfficientNet-Lite0 in models/"
     except (FileNotFoundError, ValueError):
         pass
-    fresh = model_folder.write_fresh(work / "fresh", "efficientnet_lite0")
+    fresh = write_fresh_model(work / "fresh", arch="efficientnet_lite0")
     return fresh, "EfficientNet-Lite0, ImageNet backbone + seeded head (no trained model in models/)"
 
 
@@ -143,7 +137,7 @@ def service_for(model_dir: Path, runtime: str, precision: str, pinning: bool = F
             "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
             "INFERENCE_PRECISION_HINT": precision, "ENABLE_CPU_PINNING": True})
         classifier.runtime._compiled, classifier.runtime._request = compiled, compiled.create_infer_request()
-    return InferenceService(classifier, "catsdogs", Settings().max_instances)
+    return InferenceService(classifier, MODEL_NAME, Settings().max_instances)
 
 
 def answer_loop(service, images: list[bytes], seconds: float, warm_up: float = 1.0) -> list[float]:
@@ -233,7 +227,7 @@ def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name
             try:
                 connection.request(
                     "POST",
-                    "/predictions/catsdogs",
+                    f"/predictions/{MODEL_NAME}",
                     body=images[i % len(images)],
                     headers={"Content-Type": "application/octet-stream"},
                 )
@@ -267,9 +261,9 @@ def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> lis
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
-    build_archive(setup.model_dir, "bench", store / "catsdogs.mar", batching=setup.batching,
+    build_archive(setup.model_dir, "bench", store / f"{MODEL_NAME}.mar", batching=setup.batching,
                   runtime=setup.runtime, precision=setup.precision)
-    spec = ModelSpec("catsdogs.mar", workers=setup.workers)
+    spec = ModelSpec(f"{MODEL_NAME}.mar", workers=setup.workers)
     server = TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
     with server:
         # Steady state: Java's JIT needs a few thousand requests before the frontend costs what it
@@ -337,10 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         print("running: two in-process workers ...", flush=True)
         ceilings = {pinning: two_workers(shipped, images, args.seconds, pinning)
                     for pinning in ((False, True) if runtime == "openvino" else (False,))}
-        baseline_cnn = work / "catsdogsnet"
-        from training.model import write_fresh
-
-        write_fresh(baseline_cnn, "catsdogsnet")
+        baseline_cnn = write_fresh_model(work / "catsdogsnet")
         plan = (
             shipped,
             dataclasses.replace(shipped, name=f"TorchServe {runtime} {precision}, 2 workers x 1 thread, no batching",

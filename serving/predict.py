@@ -1,6 +1,8 @@
 """Classify one image with a running TorchServe and print the JSON answer (`make predict IMG=path`).
 
-    python -m serving.predict IMG [--url http://127.0.0.1:8080] [--version 2.0] [--protocol native|v1|v2]
+    python -m serving.predict IMG [--url URL] [--version 2.0] [--protocol native|v1|v2]
+
+--url defaults to the local server's inference API (serving/ports.py).
 
 Exit status 1 with a sentence when the file is missing, nothing answers at the URL, or the server
 rejects the image (its JSON message is printed).
@@ -15,17 +17,18 @@ from pathlib import Path
 
 import requests
 
-from serving.client import post_native, post_v1, post_v2
+from serving.client import PROTOCOLS, post_native, post_v1, post_v2
+from serving.ports import local_url
 from serving.store import MODEL_NAME
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Classify one image with a running TorchServe.")
     parser.add_argument("image", type=Path)
-    parser.add_argument("--url", default="http://127.0.0.1:8080", help="inference API URL")
+    parser.add_argument("--url", default=local_url("inference"), help="inference API URL")
     parser.add_argument("--model", default=MODEL_NAME)
     parser.add_argument("--version", help="a registered version (native protocol only); default: the default")
-    parser.add_argument("--protocol", choices=["native", "v1", "v2"], default="native")
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="native")
     args = parser.parse_args(argv)
 
     if not args.image.is_file():

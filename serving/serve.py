@@ -16,6 +16,7 @@ import logging
 import sys
 from pathlib import Path
 
+from serving.paths import MODEL_STORE, SERVER_RUN_DIR
 from serving.server import ServerError, TorchServe
 from serving.store import MODEL_NAME, ArchiveError
 
@@ -53,8 +54,8 @@ def start(server: TorchServe, timeout: float) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("action", choices=["start", "stop", "status"])
-    parser.add_argument("--model-store", type=Path, default=Path("models"))
-    parser.add_argument("--run-dir", type=Path, default=Path("run/torchserve"))
+    parser.add_argument("--model-store", type=Path, default=MODEL_STORE)
+    parser.add_argument("--run-dir", type=Path, default=SERVER_RUN_DIR)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for READY workers")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import requests
 
-from serving.ports import Ports, check_free
+from serving.ports import Ports, check_free, local_url
 from serving.process_group import group_members, stop_group
 from serving.properties import read_properties, write_properties
 from serving.store import MODEL_NAME, read_manifest
@@ -37,6 +37,24 @@ LOCAL_CONFIG = SERVING_DIR / "config.properties"
 LOG_CONFIG = SERVING_DIR / "log4j2.xml"
 METRICS_CONFIG = SERVING_DIR / "metrics.yaml"
 PID_FILE = "torchserve.pid"
+
+
+def model_ready(management_url: str, name: str = MODEL_NAME) -> bool:
+    """Every registered version of model `name` has at least its minimum of workers, all READY.
+
+    `/ping` says Healthy before any worker has loaded the model, so readiness asks the management API.
+    """
+    try:
+        answer = requests.get(f"{management_url}/models/{name}/all", timeout=2)
+        versions = answer.json() if answer.status_code == 200 else []
+    except (requests.RequestException, ValueError):
+        return False
+    return bool(versions) and all(
+        v["workers"]
+        and len(v["workers"]) >= v.get("minWorkers", 1)
+        and all(w["status"] == "READY" for w in v["workers"])
+        for v in versions
+    )
 
 
 class ServerError(RuntimeError):
@@ -58,22 +76,25 @@ class TorchServe:
 
     model_store: Path
     run_dir: Path
-    ports: Ports = field(default_factory=Ports)
+    ports: Ports | None = None  # None: the ports `base_config` names
     models: list[ModelSpec] = field(default_factory=lambda: [ModelSpec()])
     threads_per_worker: int = 1  # OMP_NUM_THREADS of each worker process
     base_config: Path = LOCAL_CONFIG
     overrides: dict[str, str] = field(default_factory=dict)  # config.properties keys, applied last
+    ready_timeout: float = 120.0  # seconds `with TorchServe(...)` waits for READY workers
 
     def __post_init__(self) -> None:
         self.model_store = Path(self.model_store).resolve()
         self.run_dir = Path(self.run_dir).resolve()
+        if self.ports is None:  # the config file's ports, never a second default that overrides them
+            self.ports = Ports.from_properties(read_properties(self.base_config))
         self._process: subprocess.Popen | None = None
         self._names: list[str] = []
 
     # --- where things are -------------------------------------------------------------------------
-    inference_url = property(lambda self: f"http://127.0.0.1:{self.ports.inference}")
-    management_url = property(lambda self: f"http://127.0.0.1:{self.ports.management}")
-    metrics_url = property(lambda self: f"http://127.0.0.1:{self.ports.metrics}")
+    inference_url = property(lambda self: local_url("inference", self.ports))
+    management_url = property(lambda self: local_url("management", self.ports))
+    metrics_url = property(lambda self: local_url("metrics", self.ports))
     pid_file = property(lambda self: self.run_dir / PID_FILE)
     log_file = property(lambda self: self.run_dir / "torchserve.log")
     logs_dir = property(lambda self: self.run_dir / "logs")
@@ -164,28 +185,13 @@ class TorchServe:
             gone = self._process.poll() is not None if self._process is not None else self.pid is None
             if gone:
                 raise ServerError(f"TorchServe exited during start-up; see {self.log_file}:\n{self.tail()}")
-            if all(self._model_ready(name) for name in names):
+            if all(model_ready(self.management_url, name) for name in names):
                 return self
             if time.monotonic() > deadline:
                 raise ServerError(
                     f"models {names} not READY after {timeout:.0f} s; see {self.logs_dir}:\n{self.tail()}"
                 )
             time.sleep(0.25)
-
-    def _model_ready(self, name: str) -> bool:
-        try:
-            answer = requests.get(f"{self.management_url}/models/{name}/all", timeout=2)
-        except requests.RequestException:
-            return False
-        if answer.status_code != 200:
-            return False
-        versions = answer.json()
-        return bool(versions) and all(
-            v["workers"]
-            and len(v["workers"]) >= v.get("minWorkers", 1)
-            and all(w["status"] == "READY" for w in v["workers"])
-            for v in versions
-        )
 
     def stop(self, timeout: float = 30.0) -> bool:
         """Stop the server of this run folder (TERM, then KILL after `timeout`). False if none ran."""
@@ -211,7 +217,7 @@ class TorchServe:
     def __enter__(self) -> TorchServe:
         self.start()
         try:
-            return self.wait_ready()
+            return self.wait_ready(self.ready_timeout)
         except BaseException:
             self.stop()
             raise

@@ -22,7 +22,6 @@ too. A photo the server rejects as undecodable (400) counts as rejected; more th
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import time
@@ -30,6 +29,7 @@ from pathlib import Path
 
 import requests
 
+from handler.verdict import NEITHER, UNSURE
 from serving.client import (
     LABELS,
     BadAnswer,
@@ -40,6 +40,8 @@ from serving.client import (
     post_v1,
     post_v2,
 )
+from serving.ports import local_url
+from serving.store import MODEL_NAME
 from training.layouts import CLASS_DIR_NAMES, CONTAINER_DIR_NAMES, IMAGE_EXTENSIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +50,6 @@ SHARED_PHOTOS = Path(
 )
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 # What a served answer's label may be: a class, or (issue 14's verdicts) an abstention or "no pet".
-UNSURE, NEITHER = "unsure", "neither"
 MAX_REJECTED_SHARE = 0.1
 
 
@@ -71,14 +72,9 @@ def find_photos(folder: Path) -> tuple[Path, Path] | None:
 
 
 def synthetic_photos() -> tuple[bytes, bytes]:
-    from training.synthetic import draw_animal  # only needed without photos; keeps the usual path light
+    from serving.samples import drawn_jpeg  # numpy and Pillow: not in the smoke client's minimal environment
 
-    def jpeg(label: int) -> bytes:
-        buffer = io.BytesIO()
-        draw_animal(label, seed=0, index=0).save(buffer, format="JPEG", quality=90)
-        return buffer.getvalue()
-
-    return jpeg(0), jpeg(1)
+    return drawn_jpeg(0), drawn_jpeg(1)
 
 
 def choose_images(args: argparse.Namespace) -> tuple[bytes, bytes, str]:
@@ -245,9 +241,11 @@ def run_checks(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        description="Smoke-test a served catsdogs model through its inference URL."
+        description=f"Smoke-test a served {MODEL_NAME} model through its inference URL."
     )
-    parser.add_argument("url", help="inference base URL, e.g. http://127.0.0.1:30080")
+    parser.add_argument(
+        "url", nargs="?", default=local_url("inference"), help="inference base URL (default: %(default)s)"
+    )
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for readiness")
     parser.add_argument("--images", type=Path, help="folder with cats/ and dogs/ (or train/cats, train/dogs)")
     parser.add_argument("--cat", type=Path)

@@ -22,9 +22,11 @@ from pathlib import Path
 
 import requests
 
+from serving.paths import MODEL_STORE
+from serving.ports import local_url
 from serving.store import MODEL_NAME, version_key, versions_in_store
 
-DEFAULT_MANAGEMENT = "http://127.0.0.1:8081"
+DEFAULT_MANAGEMENT = local_url("management")
 
 
 class VersionError(RuntimeError):
@@ -37,7 +39,7 @@ class Versions:
     def __init__(
         self,
         management_url: str = DEFAULT_MANAGEMENT,
-        model_store: Path = Path("models"),
+        model_store: Path = MODEL_STORE,
         model: str = MODEL_NAME,
         timeout: float = 120.0,
     ) -> None:
@@ -145,7 +147,7 @@ def _table(versions: Versions) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Manage the versions of a model on a running TorchServe.")
     parser.add_argument("--management", default=DEFAULT_MANAGEMENT, help="management API URL")
-    parser.add_argument("--model-store", type=Path, default=Path("models"), help="the server's model store")
+    parser.add_argument("--model-store", type=Path, default=MODEL_STORE, help="the server's model store")
     parser.add_argument("--model", default=MODEL_NAME)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="registered versions, the default, workers")

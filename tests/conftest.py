@@ -1,4 +1,5 @@
-"""Fixtures every test tier shares: the real photos when present, free loopback ports, metric scrapes."""
+"""Fixtures every test tier shares: the real photos when present, free loopback ports, metric scrapes,
+the bad-input corpus sized for a live server."""
 
 from __future__ import annotations
 
@@ -56,3 +57,19 @@ def scrape_metrics_until(metrics_url: str, ready: Callable[[str], bool], timeout
 @pytest.fixture(scope="session")
 def scrape_until() -> Callable[..., str]:
     return scrape_metrics_until
+
+
+def served_bad_inputs(server, photo: bytes) -> list:
+    """serving/bad_inputs.py's corpus for a live `server`, with the image limit its first archive sets."""
+    from handler.settings import Settings
+    from serving.bad_inputs import bad_inputs
+    from serving.store import read_model_config
+
+    handler_config = read_model_config(server.model_store / server.models[0].mar).get("handler")
+    return bad_inputs(photo, Settings.resolve(handler_config, {}).max_instances)
+
+
+@pytest.fixture(scope="session")
+def live_bad_inputs() -> Callable[..., list]:
+    """live_bad_inputs(server, photo) -> the shared bad-input corpus sized for that server."""
+    return served_bad_inputs

@@ -244,7 +244,7 @@ def test_prod_overlay_pulls_the_release_by_digest_with_a_pull_secret(rendered):
     assert the(objects, "Service")["spec"]["type"] == "ClusterIP"
 
 
-def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
+def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered, container_config):
     """k8s/kserve/inferenceservice.yaml (a CRD: no schema to validate against here) stays in step."""
     import yaml
 
@@ -266,6 +266,7 @@ def test_the_kserve_predictor_runs_the_image_like_the_deployment(rendered):
     assert ports == {p["name"]: p["containerPort"] for p in deployment["ports"]}
     assert int(annotations["prometheus.kserve.io/port"]) == ports["metrics"]
     assert annotations["serving.kserve.io/enable-prometheus-scraping"] == "true"
+    assert port_of(container_config, "inference_address") in ports.values()
     policy = the(objects, "NetworkPolicy")["spec"]
     assert {p["port"] for rule in policy["ingress"] for p in rule["ports"]} <= set(ports)
     labels = service["spec"]["predictor"]["labels"]

@@ -24,10 +24,10 @@ def model_ready(config) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory):
     from serving.package import build_archive
-    from training.model import write_fresh
+    from serving.samples import write_fresh_model
 
-    model_dir, store = tmp_path_factory.mktemp("model"), tmp_path_factory.mktemp("store")
-    build_archive(write_fresh(model_dir, "catsdogsnet"), "1.0", store / "catsdogs.mar")
+    store = tmp_path_factory.mktemp("store")
+    build_archive(write_fresh_model(tmp_path_factory.mktemp("model")), "1.0", store / "catsdogs.mar")
     return store
 
 

@@ -2,7 +2,7 @@
 
 The reliability tests kill workers, switch versions and restart the server, so they get their own
 server (not the serving tests' shared one). Archives come from serving/package.py via
-monitoring.loadtest.build_store: seeded fresh weights, since reliability does not depend on them.
+serving/samples.py fresh_store: seeded fresh weights, since reliability does not depend on them.
 """
 
 from __future__ import annotations
@@ -11,15 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from monitoring.loadtest import build_store, sample_jpeg
 from serving.ports import Ports
+from serving.samples import fresh_store, noise_jpeg
 from serving.server import ModelSpec, TorchServe
+from serving.store import MODEL_NAME
 
 
 @pytest.fixture(scope="session")
 def monitoring_store(tmp_path_factory) -> Path:
     """catsdogs-1.0.mar and catsdogs-2.0.mar (different seeds: different answers)."""
-    return build_store(tmp_path_factory.mktemp("monitoring-store"))
+    return fresh_store(tmp_path_factory.mktemp("monitoring-store"))
 
 
 @pytest.fixture(scope="session")
@@ -29,20 +30,11 @@ def server(monitoring_store, tmp_path_factory):
     Shared by the monitoring tests: a test that kills a worker, switches versions or restarts the
     server leaves it as it found it (serving 1.0 by default, 2 READY workers).
     """
-    ts = TorchServe(
-        monitoring_store,
-        tmp_path_factory.mktemp("ts-run"),
-        ports=Ports.free(),
-        models=[ModelSpec("catsdogs-1.0.mar", workers=2)],
-    )
-    ts.start()
-    try:
-        ts.wait_ready(timeout=180)
+    spec = ModelSpec(f"{MODEL_NAME}-1.0.mar", workers=2)
+    with TorchServe(monitoring_store, tmp_path_factory.mktemp("ts-run"), Ports.free(), [spec], ready_timeout=180) as ts:
         yield ts
-    finally:
-        ts.stop()
 
 
 @pytest.fixture(scope="session")
 def jpeg() -> bytes:
-    return sample_jpeg()
+    return noise_jpeg()

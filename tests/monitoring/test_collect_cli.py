@@ -8,9 +8,9 @@ import socket
 import numpy as np
 
 from monitoring.collect import collect
-from monitoring.protocols import Endpoint
 from monitoring.sources import Item
 from scripts.collect_predictions import exit_status, main
+from serving.client import Endpoint
 from tests.conftest import free_port
 
 

@@ -14,6 +14,8 @@ import pytest
 import requests
 import yaml
 
+from serving.ports import Ports
+
 DASHBOARD = "monitoring/grafana-dashboard.json"
 # In our queries a metric name is always followed by a selector or a range: name{...} or name[...].
 METRIC_IN_QUERY = re.compile(r"\b([A-Za-z_:][A-Za-z0-9_:]*)\s*[{\[]")
@@ -101,9 +103,9 @@ def test_pod_monitor_selects_the_deployments_pods_and_metrics_port(repo_root):
         p["name"]: p["containerPort"] for c in template["spec"]["containers"] for p in c.get("ports", [])
     }
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert ports[endpoint["port"]] == 8082
+    assert ports[endpoint["port"]] == Ports().metrics
     annotations = template["metadata"]["annotations"]
     assert (annotations["prometheus.io/port"], annotations["prometheus.io/path"]) == (
-        "8082",
+        str(Ports().metrics),
         endpoint["path"],
     )

@@ -1,8 +1,7 @@
 """Serving fixtures: a model store with two real archives, and a real TorchServe on free ports.
 
-The archives are built by serving/package.py (the same code as `make package`, on the default
-runtime) from a freshly initialised, seeded CatsDogsNet: no trained model is needed, and the
-plumbing does not depend on weights.
+The archives are built by serving/package.py (the same code as `make package`) from seeded fresh
+weights (serving/samples.py): no trained model is needed, and speed does not depend on weights.
 """
 
 from __future__ import annotations
@@ -13,30 +12,24 @@ from pathlib import Path
 
 import pytest
 
+from handler.preprocess import CLASS_NAMES
 from serving.ports import Ports
+from serving.samples import STORE_VERSIONS as VERSIONS
+from serving.samples import drawn_jpeg, fresh_store, store_weights
 from serving.server import ModelSpec, TorchServe
-
-VERSIONS = ("1.0", "2.0")
-
-
-@pytest.fixture(scope="session")
-def model_dirs(tmp_path_factory) -> dict[str, Path]:
-    """{version: model folder}: seeded fresh CatsDogsNet weights, different per version."""
-    from training.model import write_fresh  # imported lazily
-
-    return {version: write_fresh(tmp_path_factory.mktemp(f"model-{version}"), "catsdogsnet", seed)
-            for seed, version in enumerate(VERSIONS)}
+from serving.store import MODEL_NAME
 
 
 @pytest.fixture(scope="session")
-def catsdogs_store(model_dirs, tmp_path_factory) -> Path:
+def catsdogs_store(tmp_path_factory) -> Path:
     """A model store holding catsdogs-1.0.mar and catsdogs-2.0.mar, packaged with the shipped settings."""
-    from serving.package import build_archive  # imported lazily
+    return fresh_store(tmp_path_factory.mktemp("model-store"), VERSIONS)
 
-    store = tmp_path_factory.mktemp("model-store")
-    for version, model_dir in model_dirs.items():
-        build_archive(model_dir, version, store / f"catsdogs-{version}.mar")
-    return store
+
+@pytest.fixture(scope="session")
+def model_dirs(catsdogs_store) -> dict[str, Path]:
+    """{version: the model folder its archive was packaged from}: seeded fresh weights, per version."""
+    return {version: store_weights(catsdogs_store, version) for version in VERSIONS}
 
 
 @pytest.fixture(scope="session")
@@ -45,18 +38,10 @@ def torchserve(catsdogs_store, tmp_path_factory):
 
     Tests that change versions or workers must put them back (the server is shared by the session).
     """
-    server = TorchServe(
-        catsdogs_store,
-        tmp_path_factory.mktemp("torchserve"),
-        ports=Ports.free(),
-        models=[ModelSpec("catsdogs-1.0.mar")],
-    )
-    server.start()
-    try:
-        server.wait_ready(timeout=180)
+    run_dir = tmp_path_factory.mktemp("torchserve")
+    spec = ModelSpec(f"{MODEL_NAME}-1.0.mar")
+    with TorchServe(catsdogs_store, run_dir, Ports.free(), [spec], ready_timeout=180) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -75,13 +60,4 @@ def fake_archive():
 @pytest.fixture(scope="session")
 def photos() -> dict[str, bytes]:
     """A cat and a dog JPEG drawn by the synthetic generator (tests do not need the real photos)."""
-    import io
-
-    from training.synthetic import draw_animal
-
-    images = {}
-    for label, name in enumerate(("cat", "dog")):
-        buffer = io.BytesIO()
-        draw_animal(label, seed=0, index=0).save(buffer, format="JPEG", quality=90)
-        images[name] = buffer.getvalue()
-    return images
+    return {name: drawn_jpeg(label) for label, name in enumerate(CLASS_NAMES)}

@@ -12,11 +12,14 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from serving.ports import Ports
-from serving.properties import read_properties
+from serving import paths
+from serving.ports import ADDRESS_KEYS, GRPC_KEYS, Ports
+from serving.properties import read_properties, write_properties
 from serving.server import LOCAL_CONFIG, METRICS_CONFIG, ModelSpec, TorchServe
+from serving.store import MODEL_NAME
 
 SERVING = LOCAL_CONFIG.parent
+REPO = SERVING.parent
 CONTAINER_CONFIG = SERVING / "config.container.properties"
 # The only keys allowed to differ between the local and the container config, and why (see the files).
 ALLOWED_DIFFERENCES = {
@@ -47,11 +50,54 @@ def test_local_and_container_configs_differ_only_where_documented(local, contain
     assert set(local) == set(container)
     differing = {key for key in local if local[key] != container[key]}
     assert differing <= ALLOWED_DIFFERENCES, f"unexpected differences: {differing - ALLOWED_DIFFERENCES}"
-    for key in ("inference_address", "management_address", "metrics_address"):
-        assert _host_port(local[key])[1] == _host_port(container[key])[1], key
-    assert [
-        _host_port(local[k])[1] for k in ("inference_address", "management_address", "metrics_address")
-    ] == [8080, 8081, 8082]
+
+
+CONFIG_FILES = [LOCAL_CONFIG, CONTAINER_CONFIG, REPO / "k8s" / "base" / "config.properties"]
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_config_names_the_ports_and_model_defined_in_python(path):
+    """Ports live in serving/ports.py and the model name in serving/store.py; the config files, which
+    TorchServe reads and Python cannot generate at deploy time, must say the same."""
+    props = read_properties(path)
+    assert set(ADDRESS_KEYS.values()) | set(GRPC_KEYS.values()) <= set(props), "a port left to chance"
+    assert Ports.from_properties(props) == Ports()
+    assert props["load_models"] == f"{MODEL_NAME}={MODEL_NAME}.mar"
+
+
+def test_dockerfile_exposes_the_inference_and_metrics_ports_only():
+    exposed = [
+        line.split()[1:]
+        for line in (REPO / "Dockerfile").read_text().splitlines()
+        if line.startswith("EXPOSE")
+    ]
+    assert exposed == [[str(Ports().inference), str(Ports().metrics)]]
+
+
+def test_a_server_without_explicit_ports_takes_the_config_files_ports(tmp_path, fake_archive):
+    """Ports() defaults must never silently override what the config file says."""
+    config = tmp_path / "config.properties"
+    props = read_properties(LOCAL_CONFIG)
+    props.update(Ports(9180, 9181, 9182, 9170, 9171).addresses(props))
+    write_properties(props, config)
+    server = TorchServe(tmp_path / "store", tmp_path / "run", base_config=config)
+    assert server.ports == Ports(9180, 9181, 9182, 9170, 9171)
+    assert server.inference_url == "http://127.0.0.1:9180"
+    assert TorchServe(tmp_path / "store", tmp_path / "run").ports == Ports()  # the shipped local config
+
+
+def test_default_paths_of_the_tools_are_where_dvc_yaml_writes():
+    """serving/paths.py names the pipeline's outputs for the tools outside it; dvc.yaml decides them."""
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    outs = {
+        str(next(iter(o)) if isinstance(o, dict) else o) for s in stages.values() for o in s.get("outs", [])
+    }
+    commands = " ".join(s["cmd"] for s in stages.values())
+    assert str(paths.MLFLOW_RUN_FILE) in outs and str(paths.REFERENCE_PREDICTIONS) in outs
+    assert f"{paths.MODEL_STORE}/{MODEL_NAME}.mar" in outs
+    assert f"--out-dir {paths.MODEL_STORE}" in commands
+    prepared = paths.TEST_SPLIT.parent
+    assert str(prepared) in outs and f"--out-dir {prepared} " in commands
 
 
 @pytest.mark.parametrize("name", ["local", "container"])

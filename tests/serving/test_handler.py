@@ -12,8 +12,6 @@ import io
 import json
 import logging
 import re
-import struct
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +26,9 @@ from handler.preprocess import to_model_input
 from handler.protocols import RawRequest
 from handler.service import InferenceService
 from handler.ts_handler import CatsDogsHandler
+from serving.bad_inputs import BadInput, bad_inputs
 from serving.package import stage_model
-from training.model import write_fresh
+from serving.samples import drawn_jpeg, write_fresh_model
 
 REPO = Path(__file__).resolve().parents[2]
 MAX_INSTANCES = 4
@@ -42,7 +41,7 @@ MAX_INSTANCES = 4
 def model_dir(tmp_path_factory) -> Path:
     """What TorchServe unpacks a .mar's model into: model.onnx and index_to_name.json."""
     path = tmp_path_factory.mktemp("model")
-    stage_model(write_fresh(tmp_path_factory.mktemp("trained"), "catsdogsnet"), "openvino", path)
+    stage_model(write_fresh_model(tmp_path_factory.mktemp("trained")), "openvino", path)
     return path
 
 
@@ -78,13 +77,15 @@ def handler(context) -> CatsDogsHandler:
 
 
 def handle(
-    handler: CatsDogsHandler, context: Context, *requests: tuple[dict, str]
+    handler: CatsDogsHandler, context: Context, *requests: tuple[dict, str | dict[str, str]]
 ) -> list[tuple[int, object, str]]:
-    """Call handle() the way TorchServe's worker does; -> [(status, parsed JSON, content type)]."""
+    """Call handle() the way TorchServe's worker does, each request given as its fields and their
+    content type (one for all, or per field); -> [(status, parsed JSON, content type)]."""
     data, processors = [], []
     for fields, content_type in requests:
-        headers = {name: {"content-type": content_type} for name in fields}
-        headers.update({"Content-Type": content_type, "explain": "False"})
+        types = content_type if isinstance(content_type, dict) else dict.fromkeys(fields, content_type)
+        headers = {name: {"content-type": types[name]} for name in fields}
+        headers.update({"Content-Type": next(iter(types.values())), "explain": "False"})
         data.append(fields)
         processors.append(RequestProcessor(headers))
     context.request_processor = processors
@@ -123,15 +124,6 @@ def assert_prediction(answer: dict) -> None:
     assert answer["label"] == max(probabilities, key=probabilities.get)  # thresholds 0: never unsure/neither
     assert answer["pet_probability"] == 1.0  # CatsDogsNet has no ImageNet head to doubt it
     assert answer["model_version"] == "1.0"
-
-
-def png_claiming(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims width x height: a decompression bomb costs nothing to build."""
-    data = bytearray(encode(Image.new("L", (1, 1)), "PNG"))
-    ihdr = struct.pack(">II", width, height) + bytes(data[24:29])
-    data[16:29] = ihdr
-    data[29:33] = struct.pack(">I", zlib.crc32(b"IHDR" + ihdr))
-    return bytes(data)
 
 
 # ---------------------------------------------------------------- protocols through the core
@@ -195,68 +187,18 @@ def test_malformed_json_forwarded_as_bytes_is_parsed_when_valid(service, photos)
 
 # ---------------------------------------------------------------- bad input: 400 + a message naming it
 
-JPEG_PREFIX = 3000  # bytes: enough for the header, not the picture
+def handler_cases() -> list[BadInput]:
+    """The shared corpus's cases that reach the handler (the frontend answers the others itself)."""
+    return [case for case in bad_inputs(drawn_jpeg(0), MAX_INSTANCES) if case.words is not None]
 
 
-def bad_requests(photos) -> dict[str, tuple[dict, str, str]]:
-    """name -> (fields, content type, words the error message must contain)."""
-    image, cat = b64(photos["cat"]), [photos["cat"]]
-    noise = np.random.default_rng(0).bytes(5000)
-
-    def raw(data, content_type="image/jpeg") -> tuple[dict, str]:
-        return {"body": bytearray(data)}, content_type
-
-    def js(body) -> tuple[dict, str]:
-        return {"body": body}, "application/json"
-
-    return {
-        "empty body": (*raw(b""), "body is empty"),
-        "random bytes": (*raw(noise), "not a recognised image"),
-        "truncated jpeg": (*raw(photos["cat"][:JPEG_PREFIX]), "truncated"),
-        "decompression bomb": (*raw(png_claiming(8_000, 8_000), "image/png"), "the limit is 40000000"),
-        "huge bomb": (*raw(png_claiming(50_000, 50_000), "image/png"), "image too large"),
-        "no image field": ({"x": "1"}, "application/x-www-form-urlencoded", "no image in the request"),
-        "text body": ({"body": "hello"}, "text/plain", "is text"),
-        "malformed json": (*raw(b'{"instances": [', "application/json"), "malformed JSON"),
-        "json list": (*js([1, 2]), "'instances' (KServe v1) or 'inputs'"),
-        "both protocols": (*js({"instances": [], "inputs": []}), "either"),
-        "v1 instances not a list": (*js({"instances": "x"}), "non-empty list"),
-        "v1 no instances": (*js({"instances": []}), "non-empty list"),
-        "v1 instance without data": (*js({"instances": [{"image": image}]}), "instances[0] must be"),
-        "v1 bad base64": (
-            *js({"instances": [{"data": "not base64!"}]}),
-            "instances[0].data is not valid base64",
-        ),
-        "v1 base64 not image": (
-            *js({"instances": [{"data": image}, {"b64": b64(b"GIF89a")}]}),
-            "instances[1]: ",
-        ),
-        "v1 too many": (*js({"instances": [{"data": image}] * 5}), "5 images in one request; the limit is 4"),
-        "v2 wrong datatype": (*js(v2_body(cat, datatype="FP32")), "datatype 'FP32'"),
-        "v2 wrong shape": (*js(v2_body(cat, shape=[3])), "shape [3]"),
-        "v2 2-d shape": (*js(v2_body(cat * 2, shape=[1, 2])), "expected shape [n] or [n, 1]"),
-        "v2 no inputs": (*js({"inputs": []}), "exactly one tensor"),
-        "v2 two inputs": (*js({"inputs": v2_body(cat)["inputs"] * 2}), "exactly one tensor"),
-        "v2 number id": (*js(v2_body(cat, id=7)), "'id' must be a string"),
-        "v2 too many": (*js(v2_body(cat * 5)), "the limit is 4"),
-        "v2 element not string": (
-            *js({"inputs": [{"shape": [1], "datatype": "BYTES", "data": [3]}]}),
-            "base64 string",
-        ),
-    }
-
-
-BAD_NAMES = list(bad_requests({"cat": b""}))
-
-
-@pytest.mark.parametrize("name", BAD_NAMES)
-def test_bad_input_gets_400_json_naming_the_problem(handler, context, photos, name):
-    fields, content_type, words = bad_requests(photos)[name]
-    [(status, body, response_type)] = handle(handler, context, (fields, content_type))
+@pytest.mark.parametrize("case", handler_cases(), ids=lambda case: case.kind)
+def test_bad_input_gets_400_json_naming_the_problem(handler, context, case):
+    [(status, body, response_type)] = handle(handler, context, case.worker_fields())
     assert status == 400
     assert response_type == "application/json"
     assert body["code"] == 400 and body["type"] == "InvalidInput"
-    assert words in body["error"]
+    assert case.words in body["error"]
 
 
 def test_pixel_limit_is_configurable(model_dir, photos):
@@ -299,7 +241,7 @@ def test_batch_with_a_bad_request_fails_only_that_request(handler, context, serv
 
 def test_model_failure_is_a_500_json_for_good_requests_and_400_stays(tmp_path, photos):
     """A model whose weights turned NaN: good requests get InferenceError 500, bad ones still their 400."""
-    trained = write_fresh(tmp_path / "trained", "catsdogsnet")
+    trained = write_fresh_model(tmp_path / "trained")
     state = torch.load(trained / "model.pt", weights_only=True)
     state["head.3.bias"] = torch.full_like(state["head.3.bias"], float("nan"))
     torch.save(state, trained / "model.pt")
@@ -434,7 +376,7 @@ def test_handler_tensor_equals_training_evaluation_tensor(service, classifier, p
 def pretrained_dir(tmp_path_factory) -> Path:
     """The ImageNet backbone (its pet probability is a real score) with a seeded head, exported."""
     path = tmp_path_factory.mktemp("pretrained")
-    stage_model(write_fresh(tmp_path_factory.mktemp("fresh"), "efficientnet_lite0"), "openvino", path)
+    stage_model(write_fresh_model(tmp_path_factory.mktemp("fresh"), arch="efficientnet_lite0"), "openvino", path)
     return path
 
 

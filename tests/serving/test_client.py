@@ -1,4 +1,4 @@
-"""Request bodies and response parsing for the native, KServe v1 and Open Inference v2 routes."""
+"""serving/client.py: request bodies and the one answer check for the native, KServe v1 and OIP v2 routes."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from monitoring.protocols import BadResponse, Endpoint, parse_prediction, request_kwargs
+from serving.client import BadAnswer, Endpoint, check_v2, parse_prediction, request_kwargs
 
 PROBS = {"cat": 0.25, "dog": 0.75}
 
@@ -64,8 +64,33 @@ def test_parse_each_protocol():
         ("v1", {"predictions": [{"label": "dog"}]}),
         ("v2", {"outputs": [{"name": "label", "data": ["dog"]}]}),
         ("v2", {"outputs": [{"name": "label", "data": ["dog"]}, {"name": "probabilities", "data": [1.0]}]}),
+        ("native", {"label": "cat", "probabilities": PROBS, "model_version": "1.0"}),  # not the argmax
+        ("native", {"label": "dog", "probabilities": PROBS, "model_version": "1.0", "pet_probability": 1.5}),
+        ("native", {"label": "dog", "probabilities": PROBS, "model_version": "1.0", "pet_probability": "x"}),
+        ("native", {"label": "dog", "probabilities": PROBS}),  # no model_version
     ],
 )
-def test_malformed_answers_raise_bad_response(protocol, body):
-    with pytest.raises(BadResponse):
+def test_malformed_answers_raise_bad_answer(protocol, body):
+    with pytest.raises(BadAnswer):
         parse_prediction(protocol, body)
+
+
+def test_verdicts_and_pet_probability_of_the_coming_api_are_accepted():
+    """Issue 14: `label` becomes a verdict (cat, dog, unsure, neither) and answers gain pet_probability."""
+    for verdict in ("unsure", "neither"):
+        answer = {"label": verdict, "probabilities": PROBS, "model_version": "1.0", "pet_probability": 0.1}
+        prediction = parse_prediction("native", answer)
+        assert (prediction.label, prediction.pet_probability) == (verdict, 0.1)
+    v2 = {
+        "model_name": "catsdogs",
+        "model_version": "1.0",
+        "outputs": [
+            {"name": "label", "datatype": "BYTES", "shape": [2], "data": ["neither", "dog"]},
+            {"name": "probabilities", "datatype": "FP32", "shape": [2, 2], "data": [0.5, 0.5, 0.25, 0.75]},
+            {"name": "pet_probability", "datatype": "FP32", "shape": [2], "data": [0.02, 0.99]},
+        ],
+    }
+    assert check_v2(v2, 2) == ["neither", "dog"]
+    v2["outputs"][2]["data"] = [0.02, 7.0]
+    with pytest.raises(BadAnswer, match="pet_probability"):
+        check_v2(v2, 2)
