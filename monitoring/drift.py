@@ -1,7 +1,8 @@
 """Drift report: is the live batch's output distribution still the one the evaluate stage saw?
 
 Two tests, each flagged when p < alpha (default 0.01):
-- label mix: the predicted-label counts, live vs reference (Pearson chi-square test of homogeneity);
+- label mix: the counts of each answer (cat, dog, unsure, neither), live vs reference (Pearson
+  chi-square test of homogeneity), so a jump in "unsure" or "neither" is drift too;
 - confidence: the predicted class's probability, live vs reference (two-sample Kolmogorov-Smirnov).
 Either flag sets `drift: true`. With two tests the chance of a false alarm on an unchanged model and
 population is at most 2 * alpha. Both tests look at model outputs only, so they need no labels.
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from handler.preprocess import CLASS_NAMES
+from handler.verdict import CLASS_NAMES, VERDICTS
 from monitoring import OUT_DIR
 from monitoring.stats import chi_square_homogeneity, ks_two_sample
 from serving.paths import REFERENCE_PREDICTIONS
@@ -57,10 +58,10 @@ def load_outputs(path: Path) -> tuple[list[str], list[float]]:
 
 
 def label_counts(labels: Sequence[str]) -> dict[str, int]:
-    unknown = set(labels) - set(CLASS_NAMES)
+    unknown = set(labels) - set(VERDICTS)
     if unknown:
-        raise ValueError(f"unknown labels {sorted(unknown)}; expected {CLASS_NAMES}")
-    return {name: sum(1 for label in labels if label == name) for name in CLASS_NAMES}
+        raise ValueError(f"unknown labels {sorted(unknown)}; expected {VERDICTS}")
+    return {name: sum(1 for label in labels if label == name) for name in VERDICTS}
 
 
 def drift_report(

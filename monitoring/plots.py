@@ -17,17 +17,18 @@ LIVE, REFERENCE = "#d95f02", "#7570b3"
 def plot_confusion(summary: dict, out: Path) -> Path:
     """Counts and row shares (rows: true label, so the diagonal is each class's recall); accuracy on top."""
     labels = summary["confusion_matrix"]["labels"]
+    columns = summary["confusion_matrix"].get("columns", labels)  # the answers: cat, dog, unsure, neither
     counts = np.array(summary["confusion_matrix"]["rows_true_columns_predicted"])
     shares = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
-    fig = Figure(figsize=(4.2, 3.8), dpi=120)
+    fig = Figure(figsize=(1.6 + 1.3 * len(columns), 3.8), dpi=120)
     ax = fig.subplots()
     ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
         color = "white" if shares[i, j] > 0.6 else "black"  # readable on dark and light cells
         ax.text(j, i, f"{count}\n{shares[i, j]:.0%}", ha="center", va="center", color=color, fontsize=11)
-    ax.set_xticks(range(len(labels)), labels)
+    ax.set_xticks(range(len(columns)), columns)
     ax.set_yticks(range(len(labels)), labels)
-    ax.set_xlabel("predicted")
+    ax.set_xlabel("answer")
     ax.set_ylabel("true")
     accuracy = summary["accuracy"]
     title = f"accuracy {accuracy:.1%}" if accuracy is not None else "no predictions"

@@ -1,4 +1,10 @@
-"""Per-item results -> the batch summary: accuracy, per-class precision/recall, confusion, latency, errors."""
+"""Per-item results -> the batch summary: accuracy, per-class precision/recall, the answers' mix
+(cat, dog, unsure, neither), confusion, latency, errors.
+
+Accuracy counts an "unsure" or "neither" answer for a cat or dog photo as not right: it is the share
+of photos the service answered correctly. `answered_accuracy` is the share right among the cat/dog
+answers, and `verdicts` how often each answer came back: together they say whether the model is
+wrong or only more cautious than before."""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from handler.preprocess import CLASS_NAMES
+from handler.verdict import CLASS_NAMES, VERDICTS
 
 
 @dataclass
@@ -42,10 +48,11 @@ def percentiles(values: Sequence[float], qs: Iterable[int] = (50, 95, 99)) -> di
 def summarize(results: Sequence[Result]) -> dict:
     """Classification metrics over the items that got a prediction; latency over all answered requests."""
     ok = [r for r in results if r.ok]
-    index = {name: i for i, name in enumerate(CLASS_NAMES)}
-    confusion = np.zeros((len(CLASS_NAMES), len(CLASS_NAMES)), dtype=int)  # rows: true, columns: predicted
+    rows, columns = {name: i for i, name in enumerate(CLASS_NAMES)}, {name: i for i, name in enumerate(VERDICTS)}
+    confusion = np.zeros((len(CLASS_NAMES), len(VERDICTS)), dtype=int)  # rows: true, columns: the answer
     for r in ok:
-        confusion[index[r.true_label], index[r.predicted_label]] += 1
+        confusion[rows[r.true_label], columns[r.predicted_label]] += 1
+    answered = confusion[:, : len(CLASS_NAMES)]
     per_class = {}
     for i, name in enumerate(CLASS_NAMES):
         predicted, actual, hit = confusion[:, i].sum(), confusion[i, :].sum(), confusion[i, i]
@@ -54,16 +61,19 @@ def summarize(results: Sequence[Result]) -> dict:
             "recall": _ratio(hit, actual),
             "support": int(actual),
         }
-    answered = [r.latency_ms for r in results if r.status is not None]
+    latencies = [r.latency_ms for r in results if r.status is not None]
     return {
         "items": len(results),
         "succeeded": len(ok),
         "errors": len(results) - len(ok),
         "errors_by_kind": dict(Counter(_error_kind(r) for r in results if not r.ok)),
-        "accuracy": _ratio(np.trace(confusion), len(ok)),
+        "accuracy": _ratio(np.trace(answered), len(ok)),
+        "answered_accuracy": _ratio(np.trace(answered), answered.sum()),
+        "verdicts": {name: int(confusion[:, j].sum()) for j, name in enumerate(VERDICTS)},
         "per_class": per_class,
-        "confusion_matrix": {"labels": list(CLASS_NAMES), "rows_true_columns_predicted": confusion.tolist()},
-        "latency_ms": percentiles(answered),
+        "confusion_matrix": {"labels": list(CLASS_NAMES), "columns": list(VERDICTS),
+                             "rows_true_columns_predicted": confusion.tolist()},
+        "latency_ms": percentiles(latencies),
         "model_versions": dict(Counter(r.model_version for r in ok)),
     }
 

@@ -34,10 +34,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from serving.package import DEFAULT_PRECISION, DEFAULT_RUNTIME, Batching, PackageError, build_archive, read_params
+from serving.package import (
+    DEFAULT_PRECISION,
+    DEFAULT_RUNTIME,
+    Batching,
+    PackageError,
+    build_archive,
+    read_params,
+)
 from serving.ports import Ports
-from serving.server import ModelSpec, TorchServe
 from serving.samples import drawn_jpeg, write_fresh_model
+from serving.server import ModelSpec, TorchServe
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
 from serving.store import MODEL_NAME
 

@@ -31,7 +31,7 @@ import torch
 from matplotlib.figure import Figure
 
 from handler.preprocess import CLASS_NAMES
-from handler.verdict import NEITHER, UNSURE, Thresholds, verdict
+from handler.verdict import NEITHER, UNSURE, VERDICTS, Thresholds, verdict
 from training import model as model_folder
 from training import tracking
 from training.data import load_neither
@@ -52,19 +52,22 @@ def load_test(data_dir: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return data["images"], data["labels"].astype(np.int64), data["files"].astype(str)
 
 
-def reference(files: np.ndarray, labels: np.ndarray, prob_dog: np.ndarray) -> dict:
-    predicted = (prob_dog >= 0.5).astype(int)
+def reference(files: np.ndarray, labels: np.ndarray, prob_dog: np.ndarray, answers: list[str] | None = None) -> dict:
+    """The monitoring baseline: each picture's answer (cat, dog, unsure or neither: what the server
+    says for it) and probability of dog, their mix, and the confidence histogram."""
+    if answers is None:
+        answers = [CLASS_NAMES[int(d >= 0.5)] for d in prob_dog]
     confidence = np.maximum(prob_dog, 1 - prob_dog)
     counts, _ = np.histogram(confidence, bins=CONFIDENCE_BINS)
     return {
         "split": "test",
         "class_names": list(CLASS_NAMES),
-        "predicted_mix": {name: float(np.mean(predicted == i)) for i, name in enumerate(CLASS_NAMES)},
+        "predicted_mix": {name: float(np.mean([a == name for a in answers])) for name in VERDICTS},
         "confidence_histogram": {"bin_edges": CONFIDENCE_BINS.round(2).tolist(), "counts": counts.tolist()},
         "mean_confidence": float(confidence.mean()),
         "items": [
-            {"file": f, "label": CLASS_NAMES[y], "predicted": CLASS_NAMES[p], "prob_dog": round(float(d), 6)}
-            for f, y, p, d in zip(files, labels, predicted, prob_dog)
+            {"file": f, "label": CLASS_NAMES[y], "predicted": a, "prob_dog": round(float(d), 6)}
+            for f, y, a, d in zip(files, labels, answers, prob_dog)
         ],
     }
 
@@ -90,7 +93,7 @@ def write_plots(plots_dir: Path, labels: np.ndarray, prob_dog: np.ndarray, matri
 def nonpet_metrics(probabilities: np.ndarray, pet: np.ndarray, thresholds: Thresholds) -> dict:
     """The answers to held-out non-pet photos (probabilities N x 2 after the temperature): the share
     flagged "neither" is the one that should be high; "cat"/"dog" are the misfiled ones."""
-    answers = [verdict(dict(zip(CLASS_NAMES, row)), p, thresholds) for row, p in zip(probabilities, pet)]
+    answers = verdicts(probabilities, pet, thresholds)
     return {
         "nonpets_n": len(answers),
         "nonpets_neither": float(np.mean([a == NEITHER for a in answers])),
@@ -136,12 +139,16 @@ def log_to_training_run(model_dir: Path, summary: dict, plots_dir: Path) -> None
         logger.warning("could not log to MLflow run %s at %s: %s", info["run_id"], info["tracking_uri"], e)
 
 
-def answer_metrics(probabilities: np.ndarray, pet: np.ndarray, labels: np.ndarray,
+def verdicts(probabilities: np.ndarray, pet: np.ndarray, thresholds: Thresholds) -> list[str]:
+    """The answer the server gives each picture (handler/verdict.py with the model's thresholds)."""
+    return [verdict(dict(zip(CLASS_NAMES, row)), p, thresholds) for row, p in zip(probabilities, pet)]
+
+
+def answer_metrics(probabilities: np.ndarray, answers: list[str], labels: np.ndarray,
                    calibration: model_folder.Calibration, unsure_below: float) -> dict:
     """Calibration and the four answers on pets (probabilities N x 2 after the temperature)."""
     confidence = probabilities.max(1)
     right = probabilities.argmax(1) == labels
-    answers = [verdict(dict(zip(CLASS_NAMES, row)), p, calibration.thresholds) for row, p in zip(probabilities, pet)]
     neither = np.array([a == NEITHER for a in answers])
     unsure = np.array([a == UNSURE for a in answers])
     answered = ~neither & ~unsure
@@ -182,9 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     # A pet answered "neither" is wrong whatever its cat/dog split: it gets the other class's index.
     predicted = np.where(pet < calibration.thresholds.neither_below, 1 - labels, probabilities.argmax(1))
     scores = classification_metrics(labels, predicted)
+    answers = verdicts(probabilities, pet, calibration.thresholds)
     summary = {"arch": model_folder.arch_of(model), "accuracy": scores["accuracy"], **scores["macro"],
                "n": scores["n"], "per_class": scores["per_class"],
-               **answer_metrics(probabilities, pet, labels, calibration, params.unsure_below)}
+               **answer_metrics(probabilities, answers, labels, calibration, params.unsure_below)}
     nonpet_pet = None
     if nonpets is None or not len(nonpets):
         logger.info("no held-out non-pet photos (neither_test.npz) in %s: not scored", args.data_dir)
@@ -199,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     save_neither_scores(pet, nonpet_pet, calibration.thresholds.neither_below,
                         args.plots_dir / "neither_scores.png")
     (args.plots_dir / "reference_predictions.json").write_text(
-        json.dumps(reference(files, labels, prob_dog), indent=2) + "\n")
+        json.dumps(reference(files, labels, prob_dog, answers), indent=2) + "\n")
     log_to_training_run(args.model_dir, summary, args.plots_dir)
     recalls = "  ".join(f"{name} recall {summary['per_class'][name]['recall']:.4f}" for name in CLASS_NAMES)
     print(f"test accuracy {summary['accuracy']:.4f}  {recalls}  ECE {summary['ece']:.4f}  "

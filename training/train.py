@@ -35,8 +35,8 @@ from torch.optim.swa_utils import AveragedModel
 from tqdm import tqdm
 
 from handler.preprocess import CLASS_NAMES
-from training import tracking
 from training import model as model_folder
+from training import tracking
 from training.augment import batch_mixer, model_batch, train_loader
 from training.calibrate import calibrate
 from training.efficientnet import EfficientNetLite0, checkpoint_provenance

@@ -19,7 +19,8 @@ def test_metrics_per_class_and_confusion():
     summary = summarize(results)
     assert summary["items"] == 7 and summary["succeeded"] == 5 and summary["errors"] == 2
     assert summary["errors_by_kind"] == {"http_503": 1, "timeout": 1}
-    assert summary["confusion_matrix"]["rows_true_columns_predicted"] == [[2, 1], [1, 1]]
+    assert summary["confusion_matrix"]["rows_true_columns_predicted"] == [[2, 1, 0, 0], [1, 1, 0, 0]]
+    assert summary["confusion_matrix"]["columns"] == ["cat", "dog", "unsure", "neither"]
     assert summary["accuracy"] == pytest.approx(3 / 5)
     assert summary["per_class"]["cat"] == {
         "precision": pytest.approx(2 / 3),
@@ -47,3 +48,13 @@ def test_percentiles():
     values = list(range(1, 101))
     assert percentiles(values) == {"p50": 50.5, "p95": pytest.approx(95.05), "p99": pytest.approx(99.01)}
     assert percentiles([]) == {"p50": None, "p95": None, "p99": None}
+
+
+def test_unsure_and_neither_are_counted_and_are_not_right():
+    results = [ok("cat", "cat"), ok("dog", "dog"), ok("cat", "unsure"), ok("dog", "neither")]
+    summary = summarize(results)
+    assert summary["verdicts"] == {"cat": 1, "dog": 1, "unsure": 1, "neither": 1}
+    assert summary["accuracy"] == 0.5  # of the photos: the abstentions are not right answers
+    assert summary["answered_accuracy"] == 1.0  # of the cat/dog answers
+    assert summary["confusion_matrix"]["rows_true_columns_predicted"] == [[1, 0, 1, 0], [0, 1, 0, 1]]
+    assert summary["per_class"]["dog"]["recall"] == 0.5

@@ -114,3 +114,13 @@ def test_reads_the_evaluate_stages_reference(tmp_path):
     labels, confidences = drift.load_outputs(path)
     assert labels == ["dog", "cat", "dog", "cat"]
     assert confidences == pytest.approx([0.9, 0.8, 0.6, 0.55])
+
+
+def test_a_jump_in_neither_answers_is_drift_of_the_label_mix(tmp_path):
+    """Same cat/dog split and confidences, but a tenth of the traffic now answered "neither"."""
+    live = outputs(300, 0.5, 4.0, seed=6)
+    for item in live[::10]:
+        item["predicted"] = "neither"
+    report = report_for(live, REFERENCE, tmp_path)
+    assert report["tests"]["label_mix"]["drift"] is True
+    assert report["tests"]["label_mix"]["live"]["shares"]["neither"] == pytest.approx(0.1)

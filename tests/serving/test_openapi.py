@@ -12,8 +12,8 @@ from openapi_spec_validator import validate
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from handler.preprocess import CLASS_NAMES
 from handler.inference import Prediction
+from handler.preprocess import CLASS_NAMES
 from handler.settings import Settings
 from serving import client, openapi
 from serving.ports import Ports

@@ -17,10 +17,10 @@ import torch
 import yaml
 from PIL import Image
 
+from handler.verdict import Thresholds
 from serving.package import Batching, PackageError, build_archive, main
 from serving.store import read_manifest, read_model_config, versions_in_store
 from training.model import Calibration, write_fresh
-from handler.verdict import Thresholds
 
 REPO = Path(__file__).resolve().parents[2]
 
