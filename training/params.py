@@ -39,6 +39,7 @@ class Recipe:
     head_epochs: int = 1
     unfreeze_from: int = 8  # first backbone block trained after the head epochs (0: all of it)
     distill_weight: float = 1.0  # weight of the ImageNet-head distillation loss (0: off)
+    outlier_weight: float = 0.5  # weight of the pet-mass loss on pets and non-pet photos (0: off)
     crop_size: int = 224  # RandomResizedCrop side; evaluation and serving stay at 224
     crop_scale_min: float = 0.6  # the crop keeps this share of the picture's area, or more
     mix_prob: float = 0.0  # share of batches mixed by CutMix or MixUp (training/augment.py)
@@ -50,6 +51,7 @@ class Recipe:
         _check(0 <= self.head_epochs <= self.epochs, "head_epochs", self.head_epochs, "between 0 and epochs")
         _check(self.unfreeze_from >= 0, "unfreeze_from", self.unfreeze_from, ">= 0")
         _check(self.distill_weight >= 0, "distill_weight", self.distill_weight, ">= 0")
+        _check(self.outlier_weight >= 0, "outlier_weight", self.outlier_weight, ">= 0")
         _check(self.crop_size >= 32 and self.crop_size % 32 == 0, "crop_size", self.crop_size,
                "a multiple of 32 (the backbones downsample 32x)")
         _check(0 < self.crop_scale_min <= 1, "crop_scale_min", self.crop_scale_min, "in (0, 1]")
@@ -78,7 +80,7 @@ class TrainParams:
     neither_pet_rate: float = 0.005  # answered "neither" (pet probability too low)
     efficientnet_lite0: Recipe = Recipe()
     catsdogsnet: Recipe = Recipe(epochs=150, lr=1e-3, head_epochs=0, unfreeze_from=0, distill_weight=0.0,
-                                 crop_size=160, crop_scale_min=0.35, mix_prob=0.5)
+                                 outlier_weight=0.0, crop_size=160, crop_scale_min=0.35, mix_prob=0.5)
 
     def __post_init__(self) -> None:
         _check(self.arch in ARCHS, "arch", self.arch, f"one of {', '.join(ARCHS)}")

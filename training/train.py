@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import dataclasses
 import json
 import logging
 import math
@@ -25,7 +26,7 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +40,8 @@ from training import model as model_folder
 from training import tracking
 from training.augment import batch_mixer, model_batch, train_loader
 from training.calibrate import calibrate
-from training.efficientnet import EfficientNetLite0, checkpoint_provenance
+from training.data import load_neither
+from training.efficientnet import EfficientNetLite0, checkpoint_provenance, pet_mass
 from training.figures import save_confusion_matrix, save_curves
 from training.metrics import confusion_matrix, loss_and_accuracy, predict, predict_logits
 from training.params import Recipe, TrainParams, load_section
@@ -139,14 +141,19 @@ class Step:
     For a pretrained backbone the frozen trunk runs without autograd, and, while blocks are being
     fine-tuned, the original ImageNet head's answers on the same batch (a frozen teacher copy of the
     fine-tuned tail, fed the same trunk output) are distilled into the model's own ImageNet head
-    (learning without forgetting), so its "is this a pet at all" score survives fine-tuning."""
+    (learning without forgetting), so its "is this a pet at all" score survives fine-tuning.
+    With non-pet photos (outlier exposure), that score, the ImageNet head's cat + dog mass, is also
+    taught directly: towards 1 on the batch's pets, towards 0 on a quarter-batch of non-pets."""
 
-    def __init__(self, model: nn.Module, params: TrainParams) -> None:
+    def __init__(self, model: nn.Module, params: TrainParams, outliers: Iterator[torch.Tensor] | None = None) -> None:
         self.model, self.bf16 = model, params.bf16
         self.loss_fn = nn.CrossEntropyLoss(label_smoothing=params.label_smoothing)
         self.mixer = batch_mixer(params)
-        self.distill_weight = params.recipe.distill_weight if isinstance(model, EfficientNetLite0) else 0.0
+        pretrained = isinstance(model, EfficientNetLite0)
+        self.distill_weight = params.recipe.distill_weight if pretrained else 0.0
         self.teacher = copy.deepcopy(model).eval().requires_grad_(False) if self.distill_weight else None
+        self.outlier_weight = params.recipe.outlier_weight if pretrained else 0.0
+        self.outliers = outliers if self.outlier_weight else None
         self.frozen = 0
 
     def __call__(self, optimizer: torch.optim.Optimizer, pictures: torch.Tensor, labels: torch.Tensor) -> float:
@@ -158,16 +165,47 @@ class Step:
                     trunk = model.trunk(inputs, self.frozen)
                 features = model.tail(trunk, self.frozen)
                 loss = self.loss_fn(model._fc(model._dropout(features)), targets)
-                if self.teacher is not None and self.frozen < len(model._blocks):
-                    with torch.no_grad():
-                        taught = self.teacher.imagenet_fc(self.teacher.tail(trunk, self.frozen))
-                    loss = loss + self.distill_weight * distillation(model.imagenet_fc(features), taught)
+                if self.frozen < len(model._blocks):  # the ImageNet head's features are learning
+                    imagenet = model.imagenet_fc(features)
+                    if self.teacher is not None:
+                        with torch.no_grad():
+                            taught = self.teacher.imagenet_fc(self.teacher.tail(trunk, self.frozen))
+                        loss = loss + self.distill_weight * distillation(imagenet, taught)
+                    if self.outliers is not None:
+                        loss = loss + self.outlier_weight * self._pet_loss(imagenet, next(self.outliers))
             else:
                 loss = self.loss_fn(model(inputs), targets)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         return loss.item()
+
+
+    def _pet_loss(self, pets_imagenet: torch.Tensor, outliers: torch.Tensor) -> torch.Tensor:
+        """Binary cross-entropy of the pet mass: 1 for the pets, 0 for the non-pet pictures."""
+        model = self.model
+        with torch.no_grad():
+            trunk = model.trunk(model_batch(outliers), self.frozen)
+        outlier_mass = pet_mass(model.imagenet_fc(model.tail(trunk, self.frozen)))
+        pet = pet_mass(pets_imagenet)
+        eps = 1e-6
+        return -(torch.log(pet.clamp_min(eps)).mean() + torch.log((1 - outlier_mass).clamp_min(eps)).mean()) / 2
+
+
+def outlier_batches(images: np.ndarray | None, params: TrainParams) -> Iterator[torch.Tensor] | None:
+    """Endless augmented quarter-batches of non-pet pictures (the same random transform as the pets),
+    or None without any."""
+    if images is None or not len(images) or not params.recipe.outlier_weight:
+        return None
+    loader = train_loader(images, np.zeros(len(images), dtype=np.int64),
+                          dataclasses.replace(params, batch_size=max(2, params.batch_size // 4)))
+
+    def forever() -> Iterator[torch.Tensor]:
+        while True:
+            for pictures, _ in loader:
+                yield pictures
+
+    return forever()
 
 
 def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float = 2.0) -> torch.Tensor:
@@ -190,7 +228,8 @@ def train_mode(model: nn.Module) -> None:
 
 
 def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        params: TrainParams, on_epoch: EpochCallback | None = None) -> tuple[dict[str, list[float]], dict]:
+        params: TrainParams, on_epoch: EpochCallback | None = None,
+        outliers: np.ndarray | None = None) -> tuple[dict[str, list[float]], dict]:
     """Train for the recipe's epochs; return the per-epoch history and the best-val_acc averaged weights.
 
     The learning rate follows one cycle over the planned steps. Should the machine be too slow for
@@ -203,7 +242,7 @@ def fit(model: nn.Module, train: tuple[np.ndarray, np.ndarray], val: tuple[np.nd
     # Validation, selection and saving use an exponential moving average of the weights (and of the
     # BatchNorm statistics): steadier than the last step's weights on a small dataset.
     averaged = AveragedModel(model, avg_fn=ema_update(params.ema_decay), use_buffers=True)
-    step_fn = Step(model, params)
+    step_fn = Step(model, params, outlier_batches(outliers, params))
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "val_loss": [], "val_acc": [], "seconds": []}
     best_acc, best_state = -1.0, copy.deepcopy(model.state_dict())
     total_steps, step, budget = recipe.epochs * len(loader), 0, params.max_minutes * 60
@@ -277,11 +316,11 @@ def log_run_artifacts(model: nn.Module, history: dict, val: tuple[np.ndarray, np
                              pip_requirements=[f"torch=={torch.__version__.split('+')[0]}"])
 
 
-def run_params(params: TrainParams, model: nn.Module, train_size: int, val_size: int) -> dict:
+def run_params(params: TrainParams, model: nn.Module, train_size: int, val_size: int, outlier_count: int) -> dict:
     """What MLflow records of a run: every setting, the chosen recipe flat, sizes, the checkpoint."""
     flat = {k: v for k, v in vars(params).items() if not isinstance(v, Recipe)}
     flat.update({f"recipe.{k}": v for k, v in vars(params.recipe).items()})
-    flat.update(train_size=train_size, val_size=val_size,
+    flat.update(train_size=train_size, val_size=val_size, outlier_photos=outlier_count,
                 model_parameters=sum(p.numel() for p in model.parameters()))
     if isinstance(model, EfficientNetLite0):
         flat.update(checkpoint_provenance())
@@ -298,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         params = load_section(args.params, "train", TrainParams)
         train, val = load_split(args.data_dir, "train"), load_split(args.data_dir, "val")
+        outliers = load_neither(args.data_dir, "train")
         torch.set_num_threads(params.threads)
         seed_everything(params.seed)
         model = model_folder.build(params.arch, pretrained=True).to(memory_format=torch.channels_last)
@@ -305,15 +345,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
     logger.info("training %s on %d pictures, validating on %d; %s", params.arch, len(train[1]), len(val[1]), params)
+    if outliers is None:
+        logger.info("no non-pet photos (neither_train.npz): training without outlier exposure")
+    else:
+        logger.info("outlier exposure with %d non-pet photos", len(outliers))
     tags = {"git_commit": tracking.git_commit(), "data_version": tracking.data_version(args.data_dir),
             "arch": params.arch}
     with tracking.start_run(tags=tags) as run:
         import mlflow
 
-        mlflow.log_params(run_params(params, model, len(train[1]), len(val[1])))
+        mlflow.log_params(run_params(params, model, len(train[1]), len(val[1]),
+                                     0 if outliers is None else len(outliers)))
         started = time.monotonic()
         history, best_state = fit(model, train, val, params,
-                                  on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch))
+                                  on_epoch=lambda epoch, m: mlflow.log_metrics(m, step=epoch), outliers=outliers)
         minutes = (time.monotonic() - started) / 60
         model.load_state_dict(best_state)
         best = int(np.argmax(history["val_acc"][::-1]))  # last of the equal best, as in fit()
