@@ -65,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUT.exists() or OUT.read_text() != text:
-            print(f"{OUT.relative_to(ROOT)} is stale: run python -m monitoring.prometheusrule", file=sys.stderr)
+            print(
+                f"{OUT.relative_to(ROOT)} is stale: run python -m monitoring.prometheusrule", file=sys.stderr
+            )
             return 1
         return 0
     OUT.write_text(text)

@@ -374,7 +374,12 @@ def test_handler_metrics_are_emitted_as_declared(handler, context, photos, caplo
         re.match(r"\[METRICS\](\w+)\.\w+:([\d.]+)\|#([^|]*)\|#type:(\w+)", line).groups() for line in lines
     ]
     by_name = {name: (float(value), dims, kind) for name, value, dims, kind in parsed}
-    assert set(by_name) == {"PredictionsPerLabel", "PredictionConfidence", "PreprocessTimeMs", "HandlerLatencySeconds"}
+    assert set(by_name) == {
+        "PredictionsPerLabel",
+        "PredictionConfidence",
+        "PreprocessTimeMs",
+        "HandlerLatencySeconds",
+    }
     assert by_name["PredictionsPerLabel"] == (1.0, f"ModelName:catsdogs,Level:Model,Label:{label}", "COUNTER")
     confidence, dims, kind = by_name["PredictionConfidence"]
     assert (
