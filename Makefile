@@ -152,3 +152,6 @@ down: ## Stop and remove the compose services (data volumes kept; `scripts/compo
 
 compose-test: setup ## Run the catsdogs service of compose.yaml on free ports, smoke-test and check it, tear down
 	IMAGE=$(IMAGE) PY=$(PY) scripts/compose.sh test
+
+kube-play: setup ## Run the kind overlay's rendered Deployment with podman kube play on IMAGE; smoke-test, check the pod spec
+	IMAGE=$(IMAGE) $(PY) scripts/kube_play.py --image $(IMAGE)
