@@ -3,7 +3,7 @@
 #
 #   scripts/install_tools.sh prometheus       # prometheus + promtool (rule tests, live scrape test)
 #   scripts/install_tools.sh compose          # docker-compose 1.29 (Compose spec; `make up`)
-#   scripts/install_tools.sh podman           # podman 4.3 + runc (`make kube-play`)
+#   scripts/install_tools.sh podman           # podman 4.3 + runc + catatonit (`make kube-play`)
 #   scripts/install_tools.sh all
 #
 # Each is a package of Debian 12 (apt-get, needs root). When the commands are already on PATH,
@@ -17,8 +17,12 @@ packages_for() {  # tool -> the Debian packages that provide its commands, if an
   case "$1" in
     prometheus) command -v prometheus >/dev/null && command -v promtool >/dev/null || echo prometheus ;;
     compose) command -v docker-compose >/dev/null || echo docker-compose ;;
-    # podman's `kube play` here needs runc (crun fails on this kernel's hybrid cgroups).
-    podman) command -v podman >/dev/null && command -v runc >/dev/null || echo podman runc ;;
+    # `kube play` here needs runc (crun fails on hybrid cgroups) and catatonit, the init of the pod's
+    # infra container (podman builds its pause image from it; nothing can be pulled here).
+    podman)
+      command -v podman >/dev/null && command -v runc >/dev/null && [[ -x /usr/libexec/podman/catatonit ]] \
+        || echo podman runc catatonit
+      ;;
   esac
 }
 

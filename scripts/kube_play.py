@@ -35,6 +35,7 @@ import os
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -407,6 +408,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=180, help="seconds for the pod to answer")
     parser.add_argument("--keep", action="store_true", help="leave the pod and temp dir for inspection")
     args = parser.parse_args(argv)
+    # `timeout` and CI cancel with SIGTERM: tear down as on any other failure.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     for tool in ("podman", "runc", args.docker):
         if shutil.which(tool) is None:
             log(f"{tool} not found: scripts/install_tools.sh podman (and a Docker engine with the image)")
