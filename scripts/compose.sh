@@ -100,10 +100,9 @@ assert "ts_inference_requests_total" in body, "no TorchServe request counter in 
   log "compose test passed in $((SECONDS - started)) s (${COMPOSE_ARGV[*]})"
 }
 
-compose_cmd
 case "${1:-}" in
-  up) shift; up "$@" ;;
-  down) shift; down "$@" ;;
-  test) test_compose ;;
+  up) shift; compose_cmd; up "$@" ;;
+  down) shift; compose_cmd; down "$@" ;;
+  test) compose_cmd; test_compose ;;
   *) echo "usage: $0 up [monitoring] | down | test" >&2; exit 2 ;;
 esac

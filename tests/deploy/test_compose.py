@@ -146,3 +146,14 @@ def test_grafana_provisions_the_datasource_and_dashboard_read_only(compose):
     dashboard = json.loads((REPO_ROOT / "monitoring/grafana-dashboard.json").read_text())
     variable = next(v for v in dashboard["templating"]["list"] if v["type"] == "datasource")
     assert variable["query"] == datasource["type"]
+
+
+def test_scripts_refuse_unknown_commands():
+    for script, arg, message in (
+        ("scripts/install_tools.sh", "bogus", "unknown tool 'bogus'"),
+        ("scripts/compose.sh", "bogus", "usage"),
+    ):
+        result = subprocess.run(
+            [script, arg], check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert result.returncode == 2 and message in result.stderr, (script, result.stderr)
