@@ -17,8 +17,9 @@
    process's own command line and environment), no capabilities, no privilege escalation, the
    ConfigMap's config mounted, management (8081) not published.
 4. Tear down by name (`podman kube down`, the pod, the image) and remove the temp dir, whatever happened,
-   and what podman's CNI networking left on the host that was not there before (bridges, IP lease
-   folders, iptables chains), as scripts/container_engine.sh does for dockerd.
+   and what podman's CNI networking left on the host that was not there before (its bridge and IP
+   lease folder; CNI's iptables chains and state folder too unless another podman network remains
+   on the host), as scripts/container_engine.sh does for dockerd.
 
 Podman runs probes as healthchecks through systemd timers; without systemd it logs "unable to get
 systemd connection to add healthchecks" and runs none, so this script runs each probe itself.
@@ -301,6 +302,8 @@ def check_pod(pod: Pod, deployment: dict, published: dict[int, int], podman: Pod
 # --- 4. what podman's CNI networking leaves on the host --------------------------------------------
 
 CNI_STATE = Path("/var/lib/cni")
+# The network `podman kube play` creates for its pods (in our private network_config_dir).
+KUBE_NETWORK = "podman-default-kube-network"
 
 
 def _cni_chains() -> set[tuple[str, str]]:
@@ -325,15 +328,19 @@ def host_network() -> dict:
 
 
 def restore_host_network(before: dict) -> None:
-    """Remove what appeared since `before` (a bridge, a lease folder or chain that existed stays)."""
+    """Remove what appeared since `before` and nobody else uses (other podmans may share the host)."""
     for link in sorted(set(os.listdir("/sys/class/net")) - before["links"]):
-        if link.startswith("cni-podman"):
+        # Our bridge has no ports left after teardown; a bridge with ports is someone else's, in use.
+        if link.startswith("cni-podman") and not os.listdir(f"/sys/class/net/{link}/brif"):
             subprocess.run(["ip", "link", "delete", link], capture_output=True, check=False)
+    if (CNI_STATE / "networks").exists():
+        for lease in set(os.listdir(CNI_STATE / "networks")) - before["leases"]:
+            if lease == KUBE_NETWORK:
+                shutil.rmtree(CNI_STATE / "networks" / lease, ignore_errors=True)
+    if any(link.startswith("cni-podman") for link in os.listdir("/sys/class/net")):
+        return  # another podman's network remains: its CNI state and chains stay with it
     if not before["cni_state"]:
         shutil.rmtree(CNI_STATE, ignore_errors=True)
-    elif (CNI_STATE / "networks").exists():
-        for lease in set(os.listdir(CNI_STATE / "networks")) - before["leases"]:
-            shutil.rmtree(CNI_STATE / "networks" / lease, ignore_errors=True)
     if not shutil.which("iptables"):
         return
     new = _cni_chains() - before["chains"]
@@ -396,7 +403,7 @@ def play(args: argparse.Namespace, state_dir: Path) -> int:
         if not args.keep:
             podman.run("kube", "down", str(manifest), check=False)
             podman.run("pod", "rm", "--force", "--time", "0", f"{name}-pod-0", check=False)
-            podman.run("network", "rm", "--force", "podman-default-kube-network", check=False)
+            podman.run("network", "rm", "--force", KUBE_NETWORK, check=False)
             podman.run("rmi", "--all", "--force", check=False)
 
 
