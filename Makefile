@@ -174,3 +174,22 @@ deploy: setup ## Load IMAGE into kind, apply k8s/overlays/kind, wait for the rol
 
 kind-down: ## Delete the kind cluster KIND_CLUSTER (if present)
 	KIND_CLUSTER=$(KIND_CLUSTER) scripts/kind.sh down
+
+# --- One machine like production: compose.yaml, Prometheus + Grafana, the Deployment under podman ---
+.PHONY: tools up down compose-test kube-play
+PROFILES ?=
+
+tools: ## Install Debian's prometheus/promtool, docker-compose and podman where missing (root)
+	scripts/install_tools.sh all
+
+up: ## Run IMAGE with compose.yaml on 127.0.0.1:8080 (PROFILES=monitoring: + Prometheus :9090, Grafana :3000)
+	IMAGE=$(IMAGE) scripts/compose.sh up $(PROFILES)
+
+down: ## Stop and remove the compose services (data volumes kept; `scripts/compose.sh down -v` drops them)
+	scripts/compose.sh down
+
+compose-test: setup ## Run the catsdogs service of compose.yaml on free ports, smoke-test and check it, tear down
+	IMAGE=$(IMAGE) PY=$(PY) scripts/compose.sh test
+
+kube-play: setup ## Run the kind overlay's rendered Deployment with podman kube play on IMAGE; smoke-test, check the pod spec
+	IMAGE=$(IMAGE) $(PY) scripts/kube_play.py --image $(IMAGE)

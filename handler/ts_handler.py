@@ -4,7 +4,8 @@ TorchServe imports this file as the .mar's handler (it must define exactly one c
 core from the model directory, hands each batch to InferenceService, and maps the answers back:
 per-request HTTP status via `context.set_response_status(code, phrase, idx)`, a JSON body and content
 type for every request, and the handler metrics declared in the server's metrics config
-(serving/metrics.yaml): PredictionsPerLabel, PredictionConfidence, PreprocessTimeMs.
+(serving/metrics.yaml): PredictionsPerLabel, PredictionConfidence, PreprocessTimeMs,
+HandlerLatencySeconds.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import http
 import json
 import logging
 import os
+import time
 from pathlib import Path
 
 from ts.metrics.metric_cache_errors import MetricsCacheKeyError
@@ -32,6 +34,9 @@ METRICS = {
     "PredictionsPerLabel": (MetricTypes.COUNTER, "count", ["ModelName", "Level", "Label"]),
     "PredictionConfidence": (MetricTypes.HISTOGRAM, "probability", ["ModelName", "Level", "Label"]),
     "PreprocessTimeMs": (MetricTypes.HISTOGRAM, "ms", ["ModelName", "Level"]),
+    # Seconds, because TorchServe 0.12 gives every histogram the Prometheus client's default buckets
+    # (5 ms ... 10 s): the standard latency buckets, and useless for a value in milliseconds.
+    "HandlerLatencySeconds": (MetricTypes.HISTOGRAM, "s", ["ModelName", "Level"]),
 }
 
 
@@ -52,21 +57,25 @@ class CatsDogsHandler(BaseHandler):
         logger.info("catsdogs handler ready: %s, runtime %s", settings, classifier.runtime.name)
 
     def handle(self, data: list[dict], context) -> list[str]:
+        started = time.perf_counter()
         requests = [RawRequest(fields, _content_types(context, idx)) for idx, fields in enumerate(data)]
         answers = self.service.answer(requests)
         for idx, answer in enumerate(answers):
             context.set_response_status(answer.status, http.HTTPStatus(answer.status).phrase, idx)
             context.set_response_content_type(idx, "application/json")
-        self._record_metrics(context, answers)
-        return [json.dumps(answer.body) for answer in answers]
+        bodies = [json.dumps(answer.body) for answer in answers]
+        self._record_metrics(context, answers, time.perf_counter() - started)
+        return bodies
 
-    def _record_metrics(self, context, answers: list[Answer]) -> None:
+    def _record_metrics(self, context, answers: list[Answer], batch_seconds: float) -> None:
         if context.metrics is None:
             return
         try:
             for idx, answer in enumerate(answers):
                 request_id = context.get_request_id(idx)
                 _emit(context, "PreprocessTimeMs", answer.preprocess_ms, request_id)
+                # Every request of a batch waited for the whole batch: its latency in the worker.
+                _emit(context, "HandlerLatencySeconds", batch_seconds, request_id)
                 for prediction in answer.predictions:
                     _emit(context, "PredictionsPerLabel", 1, request_id, Label=prediction.label)
                     _emit(

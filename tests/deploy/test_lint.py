@@ -7,7 +7,7 @@ import subprocess
 from tests.deploy.conftest import REPO_ROOT, venv_tool
 
 SHELL_SCRIPTS = [*sorted((REPO_ROOT / "scripts").glob("*.sh")), REPO_ROOT / ".ci" / "run"]
-YAML = ["k8s", "kind-config.yaml", ".github/workflows"]
+YAML = ["k8s", "kind-config.yaml", ".github/workflows", "compose.yaml", "monitoring"]
 
 
 def test_shell_scripts_pass_shellcheck():

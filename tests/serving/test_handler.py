@@ -320,7 +320,12 @@ def test_handler_metrics_are_emitted_as_declared(handler, context, photos, caplo
         re.match(r"\[METRICS\](\w+)\.\w+:([\d.]+)\|#([^|]*)\|#type:(\w+)", line).groups() for line in lines
     ]
     by_name = {name: (float(value), dims, kind) for name, value, dims, kind in parsed}
-    assert set(by_name) == {"PredictionsPerLabel", "PredictionConfidence", "PreprocessTimeMs"}
+    assert set(by_name) == {
+        "PredictionsPerLabel",
+        "PredictionConfidence",
+        "PreprocessTimeMs",
+        "HandlerLatencySeconds",
+    }
     assert by_name["PredictionsPerLabel"] == (1.0, f"ModelName:catsdogs,Level:Model,Label:{label}", "COUNTER")
     confidence, dims, kind = by_name["PredictionConfidence"]
     assert (
@@ -329,6 +334,9 @@ def test_handler_metrics_are_emitted_as_declared(handler, context, photos, caplo
         and kind == "HISTOGRAM"
     )
     assert by_name["PreprocessTimeMs"][0] > 0 and by_name["PreprocessTimeMs"][2] == "HISTOGRAM"
+    # The whole batch took longer than its preprocessing (ms vs s).
+    latency, _, kind = by_name["HandlerLatencySeconds"]
+    assert kind == "HISTOGRAM" and by_name["PreprocessTimeMs"][0] / 1000 < latency < 10
 
 
 # ---------------------------------------------------------------- one preprocessing for training and serving
