@@ -67,3 +67,17 @@ def test_head_epochs_freeze_the_backbone_then_blocks_from_unfreeze_from_learn():
     assert "_blocks.7._depthwise_conv.weight" not in trainable and "_conv_stem.weight" not in trainable
     assert not any(n.startswith("imagenet_fc") for n in trainable)
     assert frozen_blocks(CatsDogsNet(), recipe, 1) == 0  # from scratch: everything learns
+
+
+def test_outlier_batches_are_endless_augmented_quarter_batches_and_absent_without_photos():
+    import numpy as np
+
+    from training.train import outlier_batches
+
+    params = TrainParams(batch_size=16)
+    images = np.random.default_rng(0).integers(0, 256, (6, 224, 224, 3), dtype=np.uint8)
+    batches = outlier_batches(images, params)
+    shapes = [tuple(next(batches).shape) for _ in range(5)]  # more batches than one pass holds
+    assert shapes == [(4, 3, 224, 224)] * 5  # a quarter of 16, pass after pass
+    assert outlier_batches(None, params) is None
+    assert outlier_batches(images, TrainParams(efficientnet_lite0=Recipe(outlier_weight=0.0))) is None

