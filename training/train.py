@@ -365,8 +365,10 @@ def main(argv: list[str] | None = None) -> int:
         best_epoch = history["epoch"][len(history["epoch"]) - 1 - best]
         # Calibrated in float32, the precision the serving runtimes answer in.
         logits, pet = predict(model, val[0], params.eval_batch_size, bf16=False)
+        nonpets = load_neither(args.data_dir, "val")
+        nonpet = None if nonpets is None else predict(model, nonpets, params.eval_batch_size, bf16=False)[1]
         calibration = calibrate(logits, pet, val[1], params.unsure_pet_rate, params.neither_pet_rate,
-                                has_pet_score=isinstance(model, EfficientNetLite0))
+                                has_pet_score=isinstance(model, EfficientNetLite0), nonpet=nonpet)
         mlflow.log_metrics({"best_val_acc": max(history["val_acc"]), "best_epoch": best_epoch,
                             "train_minutes": minutes})
         mlflow.log_params({"calibration.temperature": calibration.temperature,
