@@ -37,7 +37,8 @@ def repo(repo_root, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     params = yaml.safe_load((copy / "params.yaml").read_text())
     params["synthetic"]["per_class"] = 12
     params["prepare"]["raw_dir"] = "data/synthetic"  # the offline default, whatever this checkout uses
-    params["train"].update(epochs=1, batch_size=8, num_workers=0)
+    params["train"].update(batch_size=8, num_workers=0)
+    params["train"]["efficientnet_lite0"].update(epochs=1, head_epochs=1)  # the default arch, head only
     (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH", "DVC_"))}
     env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1",
@@ -53,7 +54,7 @@ def repo(repo_root, tmp_path_factory) -> tuple[Path, dict[str, str]]:
 
 def test_repro_runs_every_stage_and_writes_the_outputs(repo):
     copy, env = repo
-    for path in ("data/prepared/train.npz", "models/model.pt", "models/index_to_name.json",
+    for path in ("data/prepared/train.npz", "models/model.pt", "models/model.json", "models/index_to_name.json",
                  "models/mlflow_run.json", "metrics.json", "plots/reference_predictions.json",
                  "plots/confusion.csv", "mlflow.db"):
         assert (copy / path).exists(), path
@@ -68,11 +69,12 @@ def test_exp_run_with_set_params_and_an_out_of_repo_raw_dir(repo):
     copy, env = repo
     external = copy.parent / "photos"  # outside the repo, as a user's photo folder would be
     shutil.copytree(copy / "data" / "synthetic", external, dirs_exist_ok=True)
-    run(["dvc", "exp", "run", "-S", "train.epochs=2", "-S", "prepare.raw_dir=../photos", "evaluate"], copy, env)
+    run(["dvc", "exp", "run", "-S", "train.efficientnet_lite0.epochs=2", "-S", "prepare.raw_dir=../photos",
+         "evaluate"], copy, env)
     params = yaml.safe_load((copy / "params.yaml").read_text())
-    assert params["train"]["epochs"] == 2 and params["prepare"]["raw_dir"] == "../photos"
+    assert params["train"]["efficientnet_lite0"]["epochs"] == 2 and params["prepare"]["raw_dir"] == "../photos"
     lock = yaml.safe_load((copy / "dvc.lock").read_text())
     assert lock["stages"]["prepare"]["deps"][0]["path"] == "../photos"
-    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["epochs"] == 2
+    assert lock["stages"]["train"]["params"]["params.yaml"]["train"]["efficientnet_lite0"]["epochs"] == 2
     report = json.loads((copy / "data" / "prepared" / "report.json").read_text())
     assert "photos" in json.dumps(report)
