@@ -2,7 +2,8 @@
 
 Run: python -m training.bench [--steps 8] [--params params.yaml] [--check]
 Times the real training step of the chosen architecture (training/train.py Step: augmentation in
-the training process, channels_last, AdamW, distillation where the recipe has it) on random
+the training process, channels_last, AdamW, distillation and outlier exposure where the recipe has
+them) on random
 pictures after two warm-up steps, in float32 and bfloat16 autocast, for each phase of the recipe
 (head only on frozen features; with the later blocks unfrozen). From the measured speeds it projects
 the train stage on 1,600 pictures (the 2,000 shared photos' train split) and checks it against the
@@ -26,7 +27,15 @@ from handler.preprocess import IMAGE_SIZE
 from training import model as model_folder
 from training.augment import train_loader
 from training.params import TrainParams, load_section
-from training.train import Step, frozen_blocks, make_optimizer, seed_everything, set_trainable, train_mode
+from training.train import (
+    Step,
+    frozen_blocks,
+    make_optimizer,
+    outlier_batches,
+    seed_everything,
+    set_trainable,
+    train_mode,
+)
 
 WARMUP_STEPS = 2
 TRAIN_PICTURES = 1600  # the train split of the 2,000 shared photos
@@ -42,7 +51,8 @@ def images_per_second(params: TrainParams, epoch: int, steps: int) -> float:
     images = rng.integers(0, 256, size=(n, IMAGE_SIZE, IMAGE_SIZE, 3), dtype=np.uint8)
     labels = rng.integers(0, 2, size=n).astype(np.int64)
     model = model_folder.build(params.arch, pretrained=False).to(memory_format=torch.channels_last)
-    step = Step(model, params)
+    # With non-pet photos for outlier exposure, as `make train NEITHER=...` trains (random pictures here).
+    step = Step(model, params, outlier_batches(images, params))
     step.frozen = frozen_blocks(model, params.recipe, epoch)
     set_trainable(model, step.frozen)
     train_mode(model)
