@@ -2,7 +2,7 @@
 
 No TorchServe imports, so another server could serve the same archive with these classes:
 
-    spec = ModelSpec.from_config({"runtime": "openvino", "thresholds": {...}})
+    spec = ModelSpec.from_config({"runtime": "onnxruntime", "thresholds": {...}})
     classifier = Classifier.load(Path("unpacked-mar"), spec, version="1.0")
     array = classifier.decode(open("cat.jpg", "rb").read())        # 224 x 224 x 3 uint8
     [prediction] = classifier.predict(array[None])                 # Prediction(label="cat", ...)
@@ -26,7 +26,7 @@ import numpy as np
 
 from handler.errors import InferenceError, InvalidInput
 from handler.preprocess import DEFAULT_MAX_PIXELS, IMAGE_SIZE, InvalidImage, load_image
-from handler.runtime import Runtime, check, load_runtime
+from handler.runtime import DEFAULT_RUNTIME, Runtime, check, load_runtime
 from handler.verdict import Thresholds, verdict
 
 logger = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Prediction:
 class ModelSpec:
     """The `model:` section of the archive's model-config.yaml, written by serving/package.py."""
 
-    runtime: str = "openvino"
+    runtime: str = DEFAULT_RUNTIME
     precision: str = "f32"
     thresholds: Thresholds = Thresholds()
 

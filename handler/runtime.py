@@ -1,14 +1,15 @@
 """The inference runtimes behind the handler: one interface, three engines, the same exported graph.
 
-    runtime = load_runtime("openvino", model_dir, threads=1)
+    runtime = load_runtime("onnxruntime", model_dir, threads=1)
     probabilities, pet = runtime.run(images)     # uint8 N x 224 x 224 x 3 -> float32 N x 2, N
 
-- `openvino` (default, the fastest here: README "Inference runtime"): OpenVINO on the ONNX export.
+- `onnxruntime` (the default: the fastest that answers what PyTorch does here, README "Inference
+  runtime"): ONNX Runtime's CPU provider on the ONNX export, on the calling thread.
+- `openvino`: OpenVINO on the same ONNX file.
   Its CPU plugin pins threads to cores by default, which makes two worker processes share one core;
   pinning is turned off so each worker's thread goes where the OS scheduler puts it. Precision
   "f32" (the default) answers what PyTorch does; "bf16" (CPUs with AVX512-BF16/AMX) is several
   times faster but moves probabilities by a few hundredths (README "Inference runtime").
-- `onnxruntime`: ONNX Runtime's CPU provider on the same file.
 - `torch`: the TorchScript export in PyTorch: the reference engine.
 
 Each engine is imported only when chosen, so a serving image needs just the one it uses.
@@ -21,7 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
-RUNTIMES = ("openvino", "onnxruntime", "torch")
+RUNTIMES = ("onnxruntime", "openvino", "torch")
+DEFAULT_RUNTIME = "onnxruntime"  # chosen by `make bench-serve`: README "Inference runtime"
 MODEL_FILES = {"openvino": "model.onnx", "onnxruntime": "model.onnx", "torch": "model.ts"}
 PRECISIONS = ("f32", "bf16")  # bf16: openvino only
 

@@ -36,7 +36,7 @@ from typing import Any
 import yaml
 
 from handler.inference import LABELS_FILE, Classifier, ModelSpec
-from handler.runtime import PRECISIONS, RUNTIMES
+from handler.runtime import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES
 from handler.runtime import check as check_runtime
 from handler.settings import Settings
 from serving.export import export
@@ -51,7 +51,7 @@ VERSION_PATTERN = re.compile(r"^[0-9A-Za-z][0-9A-Za-z._-]*$")  # becomes part of
 PARAM_KEYS = {"version", "runtime", "precision", "handler", "batching"}
 # The runtime and precision every archive gets unless params or the command line say otherwise:
 # the fastest that answers what float32 PyTorch does (README "Inference runtime", make bench-serve).
-DEFAULT_RUNTIME, DEFAULT_PRECISION = "openvino", "f32"
+DEFAULT_PRECISION = "f32"
 
 
 class PackageError(Exception):

@@ -31,7 +31,7 @@ def split(tmp_path_factory, monitoring_store):
     files = np.array([f"img/{i}.jpg" for i in range(N)])
     np.savez(folder / "test.npz", images=images, labels=labels, files=files)
     unpacked = tmp_path_factory.mktemp("unpacked")
-    stage_model(store_weights(monitoring_store, "1.0"), "openvino", unpacked)
+    stage_model(store_weights(monitoring_store, "1.0"), "onnxruntime", unpacked)
     model = Classifier.load(unpacked, ModelSpec(), "1.0")
     items = [
         {"file": f, "label": ("cat", "dog")[y], "prob_dog": p.probabilities["dog"]}

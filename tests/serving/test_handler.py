@@ -1,7 +1,7 @@
 """The handler without a server: every protocol, every bad input, batching, image kinds, the TorchServe
 adapter (a real ts Context), its metrics, and the tensor it feeds the model versus training's.
 
-The model is a freshly initialised, seeded CatsDogsNet exported for the default runtime (OpenVINO):
+The model is a freshly initialised, seeded CatsDogsNet exported for the default runtime (ONNX Runtime):
 the tests check the plumbing, not accuracy.
 """
 
@@ -24,6 +24,7 @@ from ts.metrics.metric_cache_yaml_impl import MetricsCacheYamlImpl
 from handler.inference import Classifier, ModelSpec
 from handler.preprocess import to_model_input
 from handler.protocols import RawRequest
+from handler.runtime import DEFAULT_RUNTIME
 from handler.service import InferenceService
 from handler.ts_handler import CatsDogsHandler
 from serving.bad_inputs import BadInput, bad_inputs
@@ -41,7 +42,7 @@ MAX_INSTANCES = 4
 def model_dir(tmp_path_factory) -> Path:
     """What TorchServe unpacks a .mar's model into: model.onnx and index_to_name.json."""
     path = tmp_path_factory.mktemp("model")
-    stage_model(write_fresh_model(tmp_path_factory.mktemp("trained")), "openvino", path)
+    stage_model(write_fresh_model(tmp_path_factory.mktemp("trained")), DEFAULT_RUNTIME, path)
     return path
 
 
@@ -245,13 +246,13 @@ def test_model_failure_is_a_500_json_for_good_requests_and_400_stays(tmp_path, p
     state = torch.load(trained / "model.pt", weights_only=True)
     state["head.3.bias"] = torch.full_like(state["head.3.bias"], float("nan"))
     torch.save(state, trained / "model.pt")
-    stage_model(trained, "openvino", tmp_path / "unpacked")
+    stage_model(trained, DEFAULT_RUNTIME, tmp_path / "unpacked")
     with pytest.raises(Exception, match="non-finite"):  # the load-time check already refuses it
         Classifier.load(tmp_path / "unpacked", ModelSpec(), "1.0")
     from handler.runtime import load_runtime
     from handler.verdict import Thresholds
 
-    broken = Classifier(load_runtime("openvino", tmp_path / "unpacked"), ("cat", "dog"), "1.0", Thresholds())
+    broken = Classifier(load_runtime(DEFAULT_RUNTIME, tmp_path / "unpacked"), ("cat", "dog"), "1.0", Thresholds())
     service = InferenceService(broken, "catsdogs", MAX_INSTANCES)
     good, bad = service.answer([RawRequest({"body": photos["cat"]}), RawRequest({"body": b"junk"})])
     assert (good.status, good.body["type"]) == (500, "InferenceError")
@@ -297,7 +298,7 @@ def test_image_kinds_are_accepted_through_the_handler(handler, context, kind):
 def test_adapter_reads_version_and_settings_from_the_archive(handler):
     assert handler.service.classifier.version == "1.0"
     assert handler.service.max_instances == MAX_INSTANCES  # from the model config's handler section
-    assert handler.service.classifier.runtime.name == "openvino"  # the default ModelSpec
+    assert handler.service.classifier.runtime.name == DEFAULT_RUNTIME  # the default ModelSpec
 
 
 def test_unknown_handler_setting_fails_initialisation(context):
@@ -384,7 +385,7 @@ def test_handler_tensor_equals_training_evaluation_tensor(service, classifier, p
 def pretrained_dir(tmp_path_factory) -> Path:
     """The ImageNet backbone (its pet probability is a real score) with a seeded head, exported."""
     path = tmp_path_factory.mktemp("pretrained")
-    stage_model(write_fresh_model(tmp_path_factory.mktemp("fresh"), arch="efficientnet_lite0"), "openvino", path)
+    stage_model(write_fresh_model(tmp_path_factory.mktemp("fresh"), arch="efficientnet_lite0"), DEFAULT_RUNTIME, path)
     return path
 
 

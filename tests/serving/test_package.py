@@ -55,13 +55,13 @@ def test_archive_holds_the_export_handler_package_labels_and_config(archive):
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert config == {
         "handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1,
-        "model": {"runtime": "openvino", "precision": "f32",
+        "model": {"runtime": "onnxruntime", "precision": "f32",
                   "thresholds": {"unsure_below": 0.7, "neither_below": 0.0}},
     }  # fmt: skip
     assert read_model_config(archive) == config
 
 
-@pytest.mark.parametrize("runtime, exported", [("torch", "model.ts"), ("onnxruntime", "model.onnx")])
+@pytest.mark.parametrize("runtime, exported", [("torch", "model.ts"), ("openvino", "model.onnx")])
 def test_each_runtime_gets_its_export(model_dir, tmp_path, runtime, exported):
     out = build_archive(model_dir, "1.0", tmp_path / "catsdogs.mar", runtime=runtime)
     with zipfile.ZipFile(out) as mar:
