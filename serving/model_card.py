@@ -18,11 +18,20 @@ logger = logging.getLogger(__name__)
 CALIBRATION_KEYS = ("ece", "mce", "brier", "nll", "temperature", "threshold", "unsure_share", "coverage")
 
 
+def flat_train_params(train: dict) -> dict[str, Any]:
+    """params.yaml `train:` as MLflow records it (training/train.py run_params): the shared keys, and
+    the chosen arch's recipe as `recipe.<key>` (the other archs' recipes left out)."""
+    flat = {k: v for k, v in train.items() if not isinstance(v, dict)}
+    recipe = train.get(train.get("arch", "efficientnet_lite0"))
+    flat.update({f"recipe.{k}": v for k, v in (recipe if isinstance(recipe, dict) else {}).items()})
+    return flat
+
+
 def training_record(model_dir: Path, params: dict, prepared_dir: Path) -> dict[str, Any]:
     """{source, params, data_version, run_id, git_commit, arch, metrics} of the run that made the weights."""
     from training import tracking  # stdlib-only module; imported here to keep this module's import light
 
-    record: dict[str, Any] = {"source": "params.yaml `train:`", "params": dict(params.get("train") or {})}
+    record: dict[str, Any] = {"source": "params.yaml `train:`", "params": flat_train_params(params.get("train") or {})}
     info = tracking.read_run_info(model_dir)
     if info:
         try:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import logging
 import os
 import re
@@ -128,8 +129,12 @@ def build_archive(
         shutil.copytree(HANDLER_DIR, extra / "handler", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
         shutil.copy(staging / "model" / LABELS_FILE, extra / LABELS_FILE)
         config = staging / "model-config.yaml"
+        # `source` says which weights the export came from, so a release can prove the archive
+        # holds the current models/model.pt (serving/release_gate.py); the handler ignores it.
+        source = {"weights_sha256": hashlib.sha256((model_dir / model_folder.STATE_DICT).read_bytes()).hexdigest()}
         config.write_text(
-            yaml.safe_dump({**batching.model_config(), "handler": settings, "model": spec.to_config()}),
+            yaml.safe_dump({**batching.model_config(), "handler": settings, "model": spec.to_config(),
+                            "source": source}),
             encoding="utf-8",
         )
         _run_archiver(staging, version, exported, extra, config)

@@ -11,13 +11,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from serving.store import MODEL_NAME, ArchiveError, read_manifest
+from serving.store import MODEL_NAME, ArchiveError, read_manifest, read_model_config
 
 
 class ReleaseError(Exception):
@@ -120,12 +119,10 @@ def check_archive(inputs: Inputs, version: str) -> None:
             f"{inputs.mar} holds {name} {mar_version}, but params.yaml package.version is {version}: "
             "run make package"
         )
+    # The archive holds an export of the weights (model.onnx), so it records their sha256 instead.
     weights = inputs.model_dir / "model.pt"
-    with zipfile.ZipFile(inputs.mar) as archive:
-        packed = (
-            hashlib.sha256(archive.read("model.pt")).hexdigest() if "model.pt" in archive.namelist() else None
-        )
-    if weights.is_file() and packed is not None and packed != file_digest(weights):
+    packed = (read_model_config(inputs.mar).get("source") or {}).get("weights_sha256")
+    if weights.is_file() and packed != file_digest(weights):
         raise ReleaseError(f"{inputs.mar} does not hold {weights}: run make package")
 
 

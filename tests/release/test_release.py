@@ -17,7 +17,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-import torch
 import yaml
 
 from serving.release import Inputs, ReleaseError, build_args, build_release, main, verify
@@ -55,14 +54,11 @@ REPORT = {
 
 @pytest.fixture(scope="module")
 def packaged(tmp_path_factory) -> Path:
-    """models/ with model.pt, index_to_name.json and catsdogs.mar (version 1.0), as `make package` leaves it."""
+    """models/ with a model folder and catsdogs.mar (version 1.0), as `make package` leaves it."""
     from serving.package import build_archive
-    from training.model import CatsDogsNet
+    from serving.samples import write_fresh_model
 
-    models = tmp_path_factory.mktemp("models")
-    torch.manual_seed(0)
-    torch.save(CatsDogsNet().eval().state_dict(), models / "model.pt")
-    (models / "index_to_name.json").write_text(json.dumps({"0": "cat", "1": "dog"}))
+    models = write_fresh_model(tmp_path_factory.mktemp("models"))
     build_archive(models, "1.0", models / "catsdogs.mar")
     return models
 
@@ -142,7 +138,7 @@ def test_a_release_bundle_holds_the_model_card_metrics_plots_source_and_checksum
         "| accuracy | 0.9700 |",
         "| cat | 0.9600 | 0.9800 |",
         "| ece | 0.0210 |",
-        "| epochs |",
+        "| recipe.epochs |",
         "data/source",
         "confusion_matrix.png",
         "every class's recall >= 0.93",
@@ -225,10 +221,9 @@ def test_missing_or_mismatched_inputs_are_refused(workspace, tmp_path, packaged)
     refused(workspace, out, "holds catsdogs 1.0, but params.yaml package.version is 2.0")
     workspace.params.write_text(yaml.safe_dump(params))
     # Weights retrained after packaging: the archive no longer holds models/model.pt.
-    torch.manual_seed(1)
-    from training.model import CatsDogsNet
+    from serving.samples import write_fresh_model
 
-    torch.save(CatsDogsNet().state_dict(), workspace.model_dir / "model.pt")
+    write_fresh_model(workspace.model_dir, seed=1)
     refused(workspace, out, "does not hold .*model.pt: run make package")
     shutil.copy(packaged / "model.pt", workspace.model_dir / "model.pt")
     # dvc.lock says the metrics were computed for other weights.

@@ -3,6 +3,7 @@ that TorchServe's own loader can initialise the handler from the unpacked archiv
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -37,7 +38,7 @@ def archive(model_dir, tmp_path_factory) -> Path:
     return build_archive(model_dir, "1.0", out, {"max_instances": 8})
 
 
-def test_archive_holds_the_export_handler_package_labels_and_config(archive):
+def test_archive_holds_the_export_handler_package_labels_and_config(archive, model_dir):
     with zipfile.ZipFile(archive) as mar:
         names = set(mar.namelist())
         manifest = json.loads(mar.read("MAR-INF/MANIFEST.json"))["model"]
@@ -57,6 +58,7 @@ def test_archive_holds_the_export_handler_package_labels_and_config(archive):
         "handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1,
         "model": {"runtime": "onnxruntime", "precision": "f32",
                   "thresholds": {"unsure_below": 0.7, "neither_below": 0.0}},
+        "source": {"weights_sha256": hashlib.sha256((model_dir / "model.pt").read_bytes()).hexdigest()},
     }  # fmt: skip
     assert read_model_config(archive) == config
 
