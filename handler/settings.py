@@ -19,7 +19,7 @@ ENV_PREFIX = "CATSDOGS_"
 class Settings:
     max_pixels: int = DEFAULT_MAX_PIXELS  # decompression-bomb guard, per image
     max_instances: int = 32  # images in one KServe v1 / OIP v2 request
-    threads: int = 1  # torch intra-op threads per worker: one per worker avoids oversubscription
+    threads: int = 1  # inference-runtime threads per worker: one per worker avoids oversubscription
 
     @classmethod
     def resolve(cls, config: Mapping[str, Any] | None, environ: Mapping[str, str]) -> Settings:

@@ -59,8 +59,7 @@ def _bn(channels: int) -> nn.BatchNorm2d:
 
 def _block(kernel: int, stride: int, expand: int, c_in: int, c_out: int) -> nn.Module:
     """One MBConv block (expand 1x1 -> depthwise kxk -> project 1x1) as a ModuleDict with the
-    checkpoint's names; EfficientNetLite0.forward wires it, so this file defines one class only
-    (TorchServe's eager loader and find_model_class want exactly one)."""
+    checkpoint's parameter names; EfficientNetLite0._run_block wires it."""
     mid = c_in * expand
     parts: dict[str, nn.Module] = {}
     if expand != 1:
