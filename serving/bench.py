@@ -133,17 +133,14 @@ def service_for(model_dir: Path, runtime: str, precision: str, pinning: bool = F
     from handler.settings import Settings
     from serving.package import stage_model
 
-    unpacked = Path(tempfile.mkdtemp(prefix="bench-unpacked-"))
-    stage_model(model_dir, runtime, unpacked)
-    spec = ModelSpec(runtime, precision)
-    classifier = Classifier.load(unpacked, spec, "bench", threads=1)
-    if pinning:  # only to show what the default costs: recompile with OpenVINO's own pinning on
-        import openvino as ov
+    with tempfile.TemporaryDirectory(prefix="bench-unpacked-") as tmp:  # runtimes load the file into memory
+        unpacked = Path(tmp)
+        stage_model(model_dir, runtime, unpacked)
+        classifier = Classifier.load(unpacked, ModelSpec(runtime, precision), "bench", threads=1)
+        if pinning:  # only to show what OpenVINO's default costs
+            from handler.runtime import MODEL_FILES, OpenVinoRuntime
 
-        compiled = ov.Core().compile_model(str(unpacked / "model.onnx"), "CPU", {
-            "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1,
-            "INFERENCE_PRECISION_HINT": precision, "ENABLE_CPU_PINNING": True})
-        classifier.runtime._compiled, classifier.runtime._request = compiled, compiled.create_infer_request()
+            classifier.runtime = OpenVinoRuntime(unpacked / MODEL_FILES[runtime], 1, precision, pinning=True)
     return InferenceService(classifier, MODEL_NAME, Settings().max_instances)
 
 
