@@ -3,52 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.training.conftest import commit_all, pipeline_repo, run
+
 pytestmark = pytest.mark.slow
-
-SOURCES = ("handler", "training", "dvc.yaml", "params.yaml", ".gitignore")
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout
-
 
 @pytest.fixture(scope="module")
 def repo(repo_root, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A git + DVC repo holding the pipeline's sources and tiny params (1 epoch, 24 pictures)."""
+
+    def tiny(params: dict) -> None:
+        params["synthetic"]["per_class"] = 12
+        params["prepare"]["raw_dir"] = "data/synthetic"  # the offline default, whatever this checkout uses
+        params["train"].update(batch_size=8, num_workers=0)
+        params["train"]["efficientnet_lite0"].update(epochs=1, head_epochs=1)  # the default arch, head only
+
     copy = tmp_path_factory.mktemp("pipeline") / "repo"
-    copy.mkdir()
-    for name in SOURCES:
-        source = repo_root / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["synthetic"]["per_class"] = 12
-    params["prepare"]["raw_dir"] = "data/synthetic"  # the offline default, whatever this checkout uses
-    params["train"].update(batch_size=8, num_workers=0)
-    params["train"]["efficientnet_lite0"].update(epochs=1, head_epochs=1)  # the default arch, head only
-    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH", "DVC_"))}
-    env.update(DVC_NO_ANALYTICS="1", MLFLOW_DISABLE_TELEMETRY="true", DO_NOT_TRACK="1",
-               PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}")
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    run(["git", "init", "-q"], copy, env)
-    run([str(Path(sys.executable).parent / "dvc"), "init", "-q"], copy, env)
+    env = pipeline_repo(repo_root, copy, tiny)
     run(["dvc", "repro", "evaluate"], copy, env)
-    run([*git, "add", "-A"], copy, env)
-    run([*git, "commit", "-qm", "tiny pipeline"], copy, env)
+    commit_all(copy, env)
     return copy, env
 
 

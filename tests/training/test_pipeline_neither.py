@@ -4,53 +4,28 @@ folder, as `make train DATA=...` links it), and a folder outside the repo (`make
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.data.conftest import write_photo
+from tests.training.conftest import commit_all, pipeline_repo, run
 
 pytestmark = pytest.mark.slow
-
-SOURCES = ("handler", "training", "dvc.yaml", "params.yaml", ".gitignore")
-
-
-def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
-    done = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
-    assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-    return done.stdout + done.stderr
-
 
 @pytest.fixture(scope="module")
 def repo(repo_root, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """A git + DVC repo with the pipeline's sources, 12 pictures per class and 8 drawn non-pets."""
+
+    def tiny(params: dict) -> None:
+        params["synthetic"].update(per_class=12, neither=8)
+        params["prepare"].update(raw_dir="data/synthetic", neither_dir="data/synthetic/neither")
+
     copy = tmp_path_factory.mktemp("pipeline_neither") / "repo"
-    copy.mkdir()
-    for name in SOURCES:
-        source = repo_root / name
-        if source.is_dir():
-            shutil.copytree(source, copy / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, copy / name)
-    params = yaml.safe_load((copy / "params.yaml").read_text())
-    params["synthetic"].update(per_class=12, neither=8)
-    params["prepare"].update(raw_dir="data/synthetic", neither_dir="data/synthetic/neither")
-    (copy / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "PYTHONPATH", "DVC_"))}
-    env.update(
-        DVC_NO_ANALYTICS="1", DO_NOT_TRACK="1", PATH=f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    )
-    run(["git", "init", "-q"], copy, env)
-    run(["dvc", "init", "-q"], copy, env)
+    env = pipeline_repo(repo_root, copy, tiny)
     run(["dvc", "repro", "prepare"], copy, env)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    run([*git, "add", "-A"], copy, env)
-    run([*git, "commit", "-qm", "tiny pipeline"], copy, env)  # `dvc exp run` needs a commit
+    commit_all(copy, env)
     return copy, env
 
 
