@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from serving.paths import MLFLOW_RUN_FILE
+from training.tracking import use_experiment
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ def log_run(
     training = training_run(run_file)
     uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or training.get("tracking_uri")
     if uri:
-        mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment)
+        use_experiment(experiment, uri)  # a new experiment keeps its artifacts beside a SQLite store
+    else:
+        mlflow.set_experiment(experiment)
     version = served_version(summary)
     tags = {
         "training_run_id": training.get("run_id", "unknown"),

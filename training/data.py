@@ -222,8 +222,12 @@ def split(
 
 
 def kind_of(item: Decoded) -> str:
+    return kind_of_file(item.source.file)
+
+
+def kind_of_file(file: str) -> str:
     """A non-pet photo's kind: its first folder under the non-pet root (e.g. church/church_001.jpg)."""
-    return item.source.file.split("/")[0] if "/" in item.source.file else "(top level)"
+    return file.split("/")[0] if "/" in file else "(top level)"
 
 
 def split_by_kind(

@@ -1,7 +1,7 @@
 """MLflow bookkeeping for a training run, and the link from models/ back to that run.
 
 The store is `sqlite:///mlflow.db` in the working directory (artifacts in ./mlruns) unless
-MLFLOW_TRACKING_URI says otherwise; the experiment is `catsdogs`. Nothing here talks to MLflow until
+MLFLOW_TRACKING_URI says otherwise (another SQLite file keeps its artifacts in an mlruns/ beside it); the experiment is `catsdogs`. Nothing here talks to MLflow until
 a function is called.
 """
 
@@ -50,12 +50,33 @@ def data_version(data_dir: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def start_run(run_name: str | None = None, tags: dict[str, str] | None = None):
-    """Open a run in the `catsdogs` experiment of the configured store (use as a context manager)."""
+def artifact_root(uri: str) -> str | None:
+    """Where a new experiment of store `uri` keeps its artifacts: beside another SQLite file, so a
+    store elsewhere (a test's, a scratch measurement's) never writes into ./mlruns; None (MLflow's
+    ./mlruns) for the default store and for servers."""
+    prefix = "sqlite:///"
+    if uri == DEFAULT_TRACKING_URI or not uri.startswith(prefix):
+        return None
+    return (Path(uri.removeprefix(prefix)).resolve().parent / "mlruns").as_uri()
+
+
+def use_experiment(name: str = EXPERIMENT, uri: str | None = None) -> None:
+    """Point MLflow at store `uri` (default: tracking_uri()) and experiment `name`, creating the
+    experiment with its artifacts where artifact_root says."""
     import mlflow  # deferred: importing mlflow costs seconds, and tests of other parts don't need it
 
-    mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(EXPERIMENT)
+    uri = uri or tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    if mlflow.get_experiment_by_name(name) is None:
+        mlflow.create_experiment(name, artifact_location=artifact_root(uri))
+    mlflow.set_experiment(name)
+
+
+def start_run(run_name: str | None = None, tags: dict[str, str] | None = None):
+    """Open a run in the `catsdogs` experiment of the configured store (use as a context manager)."""
+    import mlflow
+
+    use_experiment()
     return mlflow.start_run(run_name=run_name, tags=tags)
 
 

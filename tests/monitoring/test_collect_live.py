@@ -104,11 +104,11 @@ def test_server_errors_are_recorded_not_fatal(server, split, tmp_path, capsys):
 
 def test_min_accuracy_and_mlflow_run_linked_to_training(server, split, tmp_path, monkeypatch):
     mlflow = pytest.importorskip("mlflow")
+    from training import tracking
+
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment("catsdogs")
-    with mlflow.start_run() as training:  # stands for the train stage's run
+    with tracking.start_run() as training:  # stands for the train stage's run (artifacts beside the store)
         pass
     run_file = tmp_path / "mlflow_run.json"
     run_file.write_text(json.dumps({"run_id": training.info.run_id, "tracking_uri": uri}))
