@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
+import time
 
 import pytest
 import requests
@@ -152,6 +153,11 @@ def test_batch_with_a_bad_item_answers_each_request_on_its_own(batching_server, 
     with ThreadPoolExecutor(len(bodies)) as pool:
         answers = list(pool.map(lambda body: post_native(requests.Session(), url, body), bodies))
     # TorchServe logs one "Backend response time" per batch a worker answers: all four shared one.
+    # The line can reach the file just after the answers do, so wait for it (and for any other).
+    deadline = time.monotonic() + 10
+    while ts_log.read_text().count("Backend response time") == batches_before and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
     assert ts_log.read_text().count("Backend response time") - batches_before == 1
     assert [a.status_code for a in answers] == [200, 400, 200, 200], [a.text for a in answers]
     assert answers[0].json() == answers[3].json()  # same image, same answer, whatever the batch
