@@ -107,7 +107,7 @@ drift: setup ## Drift report of the last `make collect` batch vs the evaluate-st
 loadtest: setup ## Load, worker-kill and version-switch scenarios on a throw-away local TorchServe (~1 min)
 	$(PY) -m monitoring.loadtest
 
-.PHONY: train bench-train mlflow-ui
+.PHONY: train unseen-kinds bench-train mlflow-ui
 # DVC runs each stage's `python` from PATH: put the venv first so stages use the pinned packages.
 DVC := PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc
 # DATA=folder: data/source links to it and `dvc exp run` points prepare.raw_dir there, so params.yaml
@@ -131,6 +131,10 @@ else
 	$(DVC) repro evaluate
 endif
 	@$(DVC) metrics show
+
+unseen-kinds: setup ## Retrain without the non-pet kinds HOLD=a,b and score them: "neither" on kinds never trained on
+	@test -n "$(HOLD)" || { echo "HOLD=kind,kind names the non-pet kinds to hold out (folders of NEITHER=...)"; exit 2; }
+	$(PY) -m training.unseen_kinds --hold "$(HOLD)"
 
 bench-train: setup ## Training images/s (float32 vs bfloat16), projected train time, peak memory (CHECK=1 fails on a miss)
 	$(PY) -m training.bench $(if $(CHECK),--check)
