@@ -1,8 +1,8 @@
 """MLflow bookkeeping for a training run, and the link from models/ back to that run.
 
 The store is `sqlite:///mlflow.db` in the working directory (artifacts in ./mlruns) unless
-MLFLOW_TRACKING_URI says otherwise (another SQLite file keeps its artifacts in an mlruns/ beside it); the experiment is `catsdogs`. Nothing here talks to MLflow until
-a function is called.
+MLFLOW_TRACKING_URI says otherwise (another SQLite file keeps its artifacts in an mlruns/ beside
+it); the experiment is `catsdogs`. Nothing here talks to MLflow until a function is called.
 """
 
 from __future__ import annotations

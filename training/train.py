@@ -85,10 +85,9 @@ def set_trainable(model: nn.Module, frozen: int) -> None:
     every block frozen the head convolution is frozen too, so only the new head learns.
 
     The depthwise kernels keep their ImageNet values in every block: on CPU their weight gradient is
-    most of a fine-tuning step (a 5x5 depthwise convolution's backward, bf16, channels-last, batch
-    32: 100 ms with it, 10 ms without), while the 1x1 convolutions around them, which hold 94 % of a
-    block's weights, still learn. On the shared photos it halves a step at the same validation
-    accuracy (README, "How the recipe was chosen")."""
+    most of a fine-tuning step (bf16, channels-last), while the 1x1 convolutions around them, which
+    hold 94 % of a block's weights, still learn. On the shared photos it halves an epoch at the same
+    validation accuracy (README, "How the recipe was chosen")."""
     if not isinstance(model, EfficientNetLite0):
         return
     for name, parameter in model.named_parameters():
