@@ -145,6 +145,23 @@ assert ip != "127.0.0.1" and not listening(ip), f"management API answers on {ip}
 print(f"management API on 127.0.0.1:{port} only (refused on {ip}:{port})")
 '
 
+# Run inside the container after the smoke test: what the frontend and each worker hold in memory.
+MEMORY_REPORT='
+import psutil
+java, workers = [], []
+for process in psutil.process_iter(["cmdline"]):
+    command = " ".join(process.info["cmdline"] or ())
+    parent = process.parent()
+    if "model_service_worker" in command and parent and parent.name() == "java":  # not a shell around it
+        workers.append(process.memory_full_info())
+    elif process.name() == "java":
+        java.append(process.memory_info())
+def mb(values):
+    return " / ".join(f"{v / 1e6:.0f}" for v in values)
+print(f"memory after the smoke test: frontend (JVM) RSS {mb(m.rss for m in java)} MB; "
+      f"{len(workers)} workers RSS {mb(m.rss for m in workers)} MB, USS {mb(m.uss for m in workers)} MB")
+'
+
 test_image() {
   local started=$SECONDS
   build
@@ -177,6 +194,7 @@ test_image() {
     "$DOCKER" logs --tail 80 "$name" >&2 || true
     die "smoke test failed"
   fi
+  log "$("$DOCKER" exec "$name" python -c "$MEMORY_REPORT")"
   [[ -z "$("$DOCKER" port "$name" "$MANAGEMENT_PORT/tcp" 2>/dev/null)" ]] \
     || die "management port $MANAGEMENT_PORT is published on the host"
   "$DOCKER" exec "$name" python -c "$MANAGEMENT_CHECK" "$MANAGEMENT_PORT" || die "management API check failed"

@@ -10,7 +10,8 @@
    ceiling the server is measured against, with OpenVINO's CPU pinning off (shipped) and on.
 3. Served: HTTP POST of the same image bytes to /predictions/catsdogs from N keep-alive client
    threads, for the shipped archive (params.yaml package: runtime, precision, batching; 2 workers x
-   1 thread), the same without batching, and the from-scratch CatsDogsNet on the torch runtime.
+   1 thread), the same without batching, and the from-scratch CatsDogsNet on the torch runtime;
+   and each setup's memory per worker after its load (resident, and unique to the worker).
 Uses models/ when it holds a trained EfficientNet-Lite0, else the ImageNet backbone with a seeded
 head (speed does not depend on the head's weights); the real photos when present, else synthetic
 drawings. Prints a Markdown table and the targets; `--check` exits 1 when one is missed.
@@ -32,8 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 import torch
 
+from monitoring.faults import worker_pids
 from serving.package import (
     DEFAULT_PRECISION,
     DEFAULT_RUNTIME,
@@ -305,7 +308,15 @@ def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name
     return point
 
 
-def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> list[Point]:
+def worker_memory_mb(server: TorchServe) -> list[tuple[float, float]]:
+    """(RSS, USS) in MB of each of the server's Python workers, in worker order. RSS counts the shared
+    libraries' pages too (torch alone is hundreds of MB); USS is what the worker holds on its own."""
+    pids = [pid for _, pid in sorted(worker_pids(server.management_url).items()) if pid > 0]
+    return [(m.rss / 1e6, m.uss / 1e6) for m in (psutil.Process(pid).memory_full_info() for pid in pids)]
+
+
+def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> tuple[list[Point], list[tuple]]:
+    """The setup's points at each concurrency, and its workers' memory after them."""
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
@@ -317,7 +328,8 @@ def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> lis
         # Steady state: Java's JIT needs a few thousand requests before the frontend costs what it
         # will (measured: ~4 ms of CPU a request after 2 s, ~2 ms after 8 s).
         drive(server.ports.inference, images, 8, WARM_UP_S, "warm-up")
-        return [drive(server.ports.inference, images, c, seconds, setup.name) for c in CONCURRENCY]
+        points = [drive(server.ports.inference, images, c, seconds, setup.name) for c in CONCURRENCY]
+        return points, worker_memory_mb(server)
 
 
 def cpu_model() -> str:
@@ -389,9 +401,11 @@ def main(argv: list[str] | None = None) -> int:
             Setup(f"TorchServe CatsDogsNet on torch f32, 2 workers x 1 thread, batch {batching.size} / "
                   f"{batching.max_delay_ms} ms (the old model)", baseline_cnn, "torch", "f32", batching),
         )
+        memory: dict[str, list[tuple[float, float]]] = {}
         for number, setup in enumerate(plan):
             print(f"running: {setup.name} ...", flush=True)
-            points += served(setup, work / f"setup{number}", images, args.seconds)
+            setup_points, memory[setup.name] = served(setup, work / f"setup{number}", images, args.seconds)
+            points += setup_points
     by_name = {(p.setup, p.concurrency): p for p in points}
     c1, c8 = by_name[(shipped.name, 1)], by_name[(shipped.name, 8)]
     old_c8 = by_name[(plan[2].name, 8)]
@@ -418,6 +432,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|",
         *(f"| CPU pinning {'on (OpenVINO default)' if pinning else 'off (shipped)'} | {value:.0f} |"
           for pinning, value in ceilings.items()),
+        "",
+        f"| served setup (torch {torch.__version__} in the workers) | RSS per worker, MB | USS per worker, MB |",
+        "|---|---:|---:|",
+        *(f"| {name} | {' / '.join(f'{rss:.0f}' for rss, _ in sizes)} | {' / '.join(f'{uss:.0f}' for _, uss in sizes)} |"
+          for name, sizes in memory.items()),
         "",
         "| runtime | max probability difference to eager PyTorch |",
         "|---|---:|",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 import requests
@@ -81,3 +82,17 @@ def test_access_log_has_method_path_status_latency_and_no_bodies_or_secrets(torc
         for log in folder.glob("*.log"):
             content = log.read_bytes()
             assert marker not in content and b"SECRET-TOKEN-5d1e" not in content, f"leaked into {log}"
+
+
+def test_server_log_keeps_per_request_chatter_out(torchserve, photos, scrape_until):
+    """The metric lines a worker prints reach /metrics, but are not echoed into ts_log.log (log4j2.xml)."""
+    with requests.Session() as session:
+        assert post_native(session, torchserve.inference_url, photos["cat"]).status_code == 200
+    # Once /metrics counts a prediction, the frontend has read its metric lines (and would have echoed them).
+    scrape_until(torchserve.metrics_url, lambda t: (_metric(t, "PredictionsPerLabel") or 0) > 0)
+    ts_log, deadline = torchserve.logs_dir / "ts_log.log", time.monotonic() + 10
+    while "Backend response time" not in (log := ts_log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the per-batch line stays; it can reach the file just after the answer
+    assert "Backend response time" in log
+    for chatter in ("[METRICS]", "Sending response for jobId"):
+        assert chatter not in log, f"{chatter!r} is logged for every request again"
