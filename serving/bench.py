@@ -5,7 +5,8 @@
 1. Runtimes, in-process: the handler's runtime-neutral core (handler/service.py: parse, decode,
    resize, run the exported graph, answer) on one thread, one request at a time, for each runtime
    and precision on the same EfficientNet-Lite0 export, with the largest probability difference to
-   eager PyTorch on the same images; and decode + resize alone.
+   eager PyTorch on the same images; and decode + resize alone, of the photos and of phone-size
+   (12-megapixel) JPEGs made from them, with the scaled decoding the handler uses and in full.
 2. Two in-process workers (one process per core, one thread each) on the shipped runtime: the
    ceiling the server is measured against, with OpenVINO's CPU pinning off (shipped) and on.
 3. Served: HTTP POST of the same image bytes to /predictions/catsdogs from N keep-alive client
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.client
+import io
 import logging
 import os
 import platform
@@ -167,7 +169,7 @@ def answer_loop(service, images: list[bytes], seconds: float, warm_up: float = 1
 
 def in_process(model_dir: Path, images: list[bytes], seconds: float) -> tuple[list[Point], dict[str, float]]:
     """Each runtime on one thread, and each one's largest probability difference to eager PyTorch."""
-    from handler.preprocess import load_image
+    from handler.preprocess import decode_image, load_image, resize
     from training import model as model_folder
 
     torch.set_num_threads(1)
@@ -182,13 +184,36 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> tuple[li
         differences[f"{runtime} {precision}"] = float(np.abs(probabilities - reference).max())
         points.append(Point(f"in-process {runtime} {precision}, 1 thread (decode + resize + model + answer)",
                             1, answer_loop(service, images, seconds), seconds))
+    points.append(Point("decode + resize alone (handler/preprocess.py)", 1, timed(load_image, images, seconds), seconds))
+    phone = [phone_photo(image) for image in images[:4]]
+    full = f"decode + resize alone, {PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG"
+    points.append(Point(f"{full}, scaled decoding (shipped)", 1, timed(load_image, phone, seconds), seconds))
+    points.append(Point(f"{full}, full decoding", 1,
+                        timed(lambda data: resize(decode_image(data, draft=False)), phone, seconds), seconds))
+    return points, differences
+
+
+PHONE_SIZE = (4032, 3024)  # a 12-megapixel phone camera
+
+
+def phone_photo(jpeg: bytes) -> bytes:
+    """The photo enlarged to PHONE_SIZE and saved as a JPEG: what people upload from their phones."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(jpeg)).convert("RGB").resize(PHONE_SIZE, Image.Resampling.BICUBIC).save(
+        buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def timed(function, items: list, seconds: float) -> list[float]:
+    """Latencies (ms) of function(item), item after item, for `seconds`."""
     latencies, deadline = [], time.monotonic() + seconds
     while time.monotonic() < deadline:
         started = time.perf_counter()
-        load_image(images[len(latencies) % len(images)])
+        function(items[len(latencies) % len(items)])
         latencies.append((time.perf_counter() - started) * 1000)
-    points.append(Point("decode + resize alone (handler/preprocess.py)", 1, latencies, seconds))
-    return points, differences
+    return latencies
 
 
 def pet_head_cost(model_dir: Path, images: list[bytes], rounds: int = 5) -> tuple[float, float]:

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from handler.preprocess import (
+    DRAFT_MIN_SIDE,
     IMAGE_SIZE,
     MEAN,
     STD,
@@ -117,3 +118,43 @@ def test_pixel_limit_is_enforced_before_decoding():
     with pytest.raises(InvalidImage, match="limit is 50000"):
         decode_image(data, max_pixels=50_000)
     assert decode_image(data, max_pixels=90_000).size == (300, 300)
+
+
+def textured(width: int, height: int) -> Image.Image:
+    """A smooth two-dimensional pattern: downscaling methods can be compared on it (noise would not do)."""
+    y, x = np.mgrid[0:48, 0:64] / 64
+    array = np.stack([np.sin(9 * x) + 1, np.cos(7 * y) + 1, np.sin(5 * (x + y)) + 1], axis=-1) * 127
+    return Image.fromarray(array.astype(np.uint8)).resize((width, height), Image.Resampling.BICUBIC)
+
+
+@pytest.mark.parametrize(
+    "size, decoded",
+    [
+        ((4032, 3024), (1008, 756)),  # a 12-megapixel phone photo: decoded at 1/4
+        ((2000, 1500), (1000, 750)),  # at 1/2
+        ((1023, 768), (1023, 768)),  # the largest shared photo: in full
+        ((4032, 800), (4032, 800)),  # one short side: in full
+    ],
+)
+def test_large_jpegs_decode_scaled_down_but_never_below_twice_the_model_size(size, decoded):
+    data = encode(textured(*size), "JPEG", quality=90)
+    image = decode_image(data)
+    assert image.size == decoded and image.mode == "RGB"
+    assert min(image.size) >= min(min(size), DRAFT_MIN_SIDE)
+    assert decode_image(data, draft=False).size == size
+
+
+def test_scaled_decoding_gives_the_model_the_same_picture():
+    data = encode(textured(4032, 3024), "JPEG", quality=90)
+    scaled = load_image(data).astype(int)
+    full = np.array(decode_image(data, draft=False).resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR))
+    assert np.abs(scaled - full.astype(int)).mean() < 1.0  # of 255 levels
+
+
+def test_scaled_decoding_keeps_exif_rotation_and_png_untouched():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    upright = decode_image(encode(half_red_half_blue(2000, 1000), "JPEG", exif=exif.tobytes(), quality=95))
+    assert upright.size == (500, 1000)  # 1/2 (1000 // 448 = 2), then turned
+    assert np.asarray(upright)[:200, :, 0].mean() > 200  # red (was left) is now on top
+    assert decode_image(encode(textured(2000, 1500), "PNG")).size == (2000, 1500)  # PNG has no scaled decoding
