@@ -158,3 +158,11 @@ def test_scaled_decoding_keeps_exif_rotation_and_png_untouched():
     assert upright.size == (500, 1000)  # 1/2 (1000 // 448 = 2), then turned
     assert np.asarray(upright)[:200, :, 0].mean() > 200  # red (was left) is now on top
     assert decode_image(encode(textured(2000, 1500), "PNG")).size == (2000, 1500)  # PNG has no scaled decoding
+
+
+def test_multi_picture_jpeg_from_a_phone_decodes_its_first_picture_scaled():
+    first, second = Image.new("RGB", (2000, 1500), (200, 10, 10)), Image.new("RGB", (2000, 1500), (10, 200, 10))
+    image = decode_image(encode(first, "MPO", save_all=True, append_images=[second]))
+    assert image.size == (1000, 750)
+    red, green, _ = np.asarray(image)[10, 10]
+    assert red > 180 and green < 40
