@@ -186,9 +186,9 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> tuple[li
                             1, answer_loop(service, images, seconds), seconds))
     points.append(Point("decode + resize alone (handler/preprocess.py)", 1, timed(load_image, images, seconds), seconds))
     phone = [phone_photo(image) for image in images[:4]]
-    full = f"decode + resize alone, {PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG"
-    points.append(Point(f"{full}, scaled decoding (shipped)", 1, timed(load_image, phone, seconds), seconds))
-    points.append(Point(f"{full}, full decoding", 1,
+    phone_row = f"decode + resize alone, {PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG"
+    points.append(Point(f"{phone_row}, scaled decoding (shipped)", 1, timed(load_image, phone, seconds), seconds))
+    points.append(Point(f"{phone_row}, full decoding", 1,
                         timed(lambda data: resize(decode_image(data, draft=False)), phone, seconds), seconds))
     return points, differences
 
