@@ -12,7 +12,8 @@
 3. Served: HTTP POST of the same image bytes to /predictions/catsdogs from N keep-alive client
    threads, for the shipped archive (params.yaml package: runtime, precision, batching; 2 workers x
    1 thread), the same without batching, and the from-scratch CatsDogsNet on the torch runtime;
-   and each setup's memory per worker after its load (resident, and unique to the worker).
+   each server warmed up for WARM_UP_S first; after its load, the memory per worker (resident, and
+   unique to the worker), and where the CPU went at concurrency 8 (frontend, workers, client).
 Uses models/ when it holds a trained EfficientNet-Lite0, else the ImageNet backbone with a seeded
 head (speed does not depend on the head's weights); the real photos when present, else synthetic
 drawings. Prints a Markdown table and the targets; `--check` exits 1 when one is missed.
@@ -56,7 +57,10 @@ from serving.store import MODEL_NAME
 logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES_PER_CLASS = 32
-WARM_UP_S = 6.0
+# Each server's warm-up at concurrency 8 before its points: Java's JIT compiles the frontend over its
+# first thousands of requests. With the configs' C1-only vmargs its CPU per request settles (~0.8 ms)
+# within 10 s; with the JVM's default C2 it took ~45 s, from 3.3-3.8 ms (config.properties).
+WARM_UP_S = 15.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -333,15 +337,35 @@ def drive(port: int, images: list[bytes], concurrency: int, seconds: float, name
     return point
 
 
-def worker_memory_mb(server: TorchServe) -> list[tuple[float, float]]:
-    """(RSS, USS) in MB of each of the server's Python workers, in worker order. RSS counts the shared
-    libraries' pages too (torch alone is hundreds of MB); USS is what the worker holds on its own."""
+@dataclasses.dataclass(frozen=True)
+class CpuPerRequest:
+    """Milliseconds of CPU (user + system) per answered request, by process, over one point."""
+
+    frontend: float  # TorchServe's Java process: HTTP, queues, batching, the hop to the workers
+    workers: float  # the Python workers: TorchServe's side of the hop and the handler
+    client: float  # this process: the load generator's threads
+
+
+def workers_of(server: TorchServe) -> list[psutil.Process]:
+    """The server's Python worker processes, in worker order."""
     pids = [pid for _, pid in sorted(worker_pids(server.management_url).items()) if pid > 0]
-    return [(m.rss / 1e6, m.uss / 1e6) for m in (psutil.Process(pid).memory_full_info() for pid in pids)]
+    return [psutil.Process(pid) for pid in pids]
 
 
-def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> tuple[list[Point], list[tuple]]:
-    """The setup's points at each concurrency, and its workers' memory after them."""
+def worker_memory_mb(workers: list[psutil.Process]) -> list[tuple[float, float]]:
+    """(RSS, USS) in MB of each worker. RSS counts the shared libraries' pages too (torch alone is
+    hundreds of MB); USS is what the worker holds on its own."""
+    return [(m.rss / 1e6, m.uss / 1e6) for m in (worker.memory_full_info() for worker in workers)]
+
+
+def cpu_seconds(processes: list[psutil.Process]) -> float:
+    return sum(times.user + times.system for times in (process.cpu_times() for process in processes))
+
+
+def served(setup: Setup, work: Path, images: list[bytes], seconds: float
+           ) -> tuple[list[Point], list[tuple], CpuPerRequest]:
+    """The setup's points at each concurrency, its workers' memory after them, and where the CPU
+    went at the highest concurrency."""
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
@@ -350,11 +374,17 @@ def served(setup: Setup, work: Path, images: list[bytes], seconds: float) -> tup
     spec = ModelSpec(f"{MODEL_NAME}.mar", workers=setup.workers)
     server = TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
     with server:
-        # Steady state: Java's JIT needs a few thousand requests before the frontend costs what it
-        # will (measured: ~4 ms of CPU a request after 2 s, ~2 ms after 8 s).
-        drive(server.ports.inference, images, 8, WARM_UP_S, "warm-up")
-        points = [drive(server.ports.inference, images, c, seconds, setup.name) for c in CONCURRENCY]
-        return points, worker_memory_mb(server)
+        drive(server.ports.inference, images, max(CONCURRENCY), WARM_UP_S, "warm-up")
+        workers = workers_of(server)
+        groups = ([workers[0].parent()], workers, [psutil.Process()])
+        points = []
+        for concurrency in CONCURRENCY:
+            before = [cpu_seconds(group) for group in groups]
+            points.append(drive(server.ports.inference, images, concurrency, seconds, setup.name))
+            spent = [cpu_seconds(group) - start for group, start in zip(groups, before)]
+        answered = max(len(points[-1].latencies_ms), 1)
+        cpu = CpuPerRequest(*(1000 * value / answered for value in spent))
+        return points, worker_memory_mb(workers), cpu
 
 
 def cpu_model() -> str:
@@ -427,9 +457,11 @@ def main(argv: list[str] | None = None) -> int:
                   f"{batching.max_delay_ms} ms (the old model)", baseline_cnn, "torch", "f32", batching),
         )
         memory: dict[str, list[tuple[float, float]]] = {}
+        cpu: dict[str, CpuPerRequest] = {}
         for number, setup in enumerate(plan):
             print(f"running: {setup.name} ...", flush=True)
-            setup_points, memory[setup.name] = served(setup, work / f"setup{number}", images, args.seconds)
+            setup_points, memory[setup.name], cpu[setup.name] = served(
+                setup, work / f"setup{number}", images, args.seconds)
             points += setup_points
     by_name = {(p.setup, p.concurrency): p for p in points}
     c1, c8 = by_name[(shipped.name, 1)], by_name[(shipped.name, 8)]
@@ -462,6 +494,11 @@ def main(argv: list[str] | None = None) -> int:
         "|---|---:|---:|",
         *(f"| {name} | {' / '.join(f'{rss:.0f}' for rss, _ in sizes)} | {' / '.join(f'{uss:.0f}' for _, uss in sizes)} |"
           for name, sizes in memory.items()),
+        "",
+        f"| served setup, concurrency {max(CONCURRENCY)} | CPU ms per request: frontend (Java) | workers | "
+        "this client |",
+        "|---|---:|---:|---:|",
+        *(f"| {name} | {c.frontend:.2f} | {c.workers:.2f} | {c.client:.2f} |" for name, c in cpu.items()),
         "",
         "| runtime | max probability difference to eager PyTorch |",
         "|---|---:|",

@@ -152,6 +152,15 @@ def test_local_server_listens_on_loopback_only(torchserve):
             assert s.connect_ex((addresses[0], port)) != 0, f"port {port} answers on {addresses[0]}"
 
 
+def test_the_frontend_jvm_runs_with_the_configs_vmargs(torchserve):
+    """config.properties' vmargs (C1 only) reach the Java command line: TorchServe reads the key."""
+    java = psutil.Process(_worker_pids(torchserve)[0]).parent()
+    assert java.name() == "java"
+    vmargs = torchserve.config()["vmargs"].split()
+    assert vmargs == ["-XX:TieredStopAtLevel=1"]
+    assert all(arg in java.cmdline() for arg in vmargs)
+
+
 def test_every_server_batches_as_the_archive_says(torchserve, catsdogs_store):
     """Loaded at start-up and registered at runtime, a version takes batchSize/maxBatchDelay from its .mar."""
     versions = Versions(torchserve.management_url, catsdogs_store)
