@@ -49,8 +49,9 @@ from serving.package import (
     read_params,
 )
 from serving.ports import Ports
+from serving.properties import read_properties
 from serving.samples import drawn_jpeg, write_fresh_model
-from serving.server import ModelSpec, TorchServe
+from serving.server import LOCAL_CONFIG, ModelSpec, TorchServe
 from serving.smoke import IMAGE_SUFFIXES, SHARED_PHOTOS
 from serving.store import MODEL_NAME
 
@@ -362,18 +363,23 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(times.user + times.system for times in (process.cpu_times() for process in processes))
 
 
-def served(setup: Setup, work: Path, images: list[bytes], seconds: float
-           ) -> tuple[list[Point], list[tuple], CpuPerRequest]:
-    """The setup's points at each concurrency, its workers' memory after them, and where the CPU
-    went at the highest concurrency."""
+def server_for(setup: Setup, work: Path, overrides: dict[str, str] | None = None) -> TorchServe:
+    """A TorchServe (not started) serving the setup's freshly packaged archive from `work`."""
     store = work / "store"
     shutil.rmtree(store, ignore_errors=True)
     store.mkdir(parents=True)
     build_archive(setup.model_dir, "bench", store / f"{MODEL_NAME}.mar", batching=setup.batching,
                   runtime=setup.runtime, precision=setup.precision)
     spec = ModelSpec(f"{MODEL_NAME}.mar", workers=setup.workers)
-    server = TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads)
-    with server:
+    return TorchServe(store, work / "run", ports=Ports.free(), models=[spec], threads_per_worker=setup.threads,
+                      overrides=overrides or {})
+
+
+def served(setup: Setup, work: Path, images: list[bytes], seconds: float
+           ) -> tuple[list[Point], list[tuple], CpuPerRequest]:
+    """The setup's points at each concurrency, its workers' memory after them, and where the CPU
+    went at the highest concurrency."""
+    with server_for(setup, work) as server:
         drive(server.ports.inference, images, max(CONCURRENCY), WARM_UP_S, "warm-up")
         workers = workers_of(server)
         groups = ([workers[0].parent()], workers, [psutil.Process()])
@@ -385,6 +391,39 @@ def served(setup: Setup, work: Path, images: list[bytes], seconds: float
         answered = max(len(points[-1].latencies_ms), 1)
         cpu = CpuPerRequest(*(1000 * value / answered for value in spent))
         return points, worker_memory_mb(workers), cpu
+
+
+def warm_up_curve(setup: Setup, work: Path, images: list[bytes], seconds: float, rounds: int,
+                  vmargs: str) -> list[tuple[float, float]]:
+    """From a cold start, round by round at concurrency 8: (images/s, the frontend's CPU ms per
+    request), with the JVM started with `vmargs` ("" = the JVM's defaults)."""
+    curve = []
+    with server_for(setup, work, overrides={"vmargs": vmargs}) as server:
+        frontend = [workers_of(server)[0].parent()]
+        for _ in range(rounds):
+            before = cpu_seconds(frontend)
+            point = drive(server.ports.inference, images, max(CONCURRENCY), seconds, "warm-up curve")
+            answered = max(len(point.latencies_ms), 1)
+            curve.append((rate(point), 1000 * (cpu_seconds(frontend) - before) / answered))
+    return curve
+
+
+def curve_report(setup: Setup, work: Path, images: list[bytes], seconds: float, rounds: int = 12) -> list[str]:
+    """The warm-up curve of the configs' vmargs beside the JVM's defaults, as a Markdown table."""
+    vmargs = read_properties(LOCAL_CONFIG).get("vmargs", "")
+    curves = {}
+    for name, flags in ((f"config vmargs `{vmargs}`", vmargs), ("the JVM's defaults", "")):
+        print(f"running: warm-up curve, {name} ...", flush=True)
+        curves[name] = warm_up_curve(setup, work / f"curve{len(curves)}", images, seconds, rounds, flags)
+    header = " | ".join(f"{name}: images/s | frontend CPU ms per request" for name in curves)
+    return [
+        f"{setup.name}, concurrency {max(CONCURRENCY)}, from a cold start, rounds of {seconds:g} s:",
+        "",
+        f"| seconds under load | {header} |",
+        "|---:|" + "---:|---:|" * len(curves),
+        *(f"| {seconds * (i + 1):g} | " + " | ".join(f"{c[i][0]:.0f} | {c[i][1]:.2f}" for c in curves.values()) + " |"
+          for i in range(rounds)),
+    ]
 
 
 def cpu_model() -> str:
@@ -422,6 +461,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--params", type=Path, default=REPO_ROOT / "params.yaml", help="the shipped package settings")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument("--warm-up-curve", action="store_true",
+                        help="only serve the shipped archive from a cold start, with the configs' JVM flags and "
+                             "with the JVM's defaults: images/s and the frontend's CPU per request, round by round")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -438,11 +480,17 @@ def main(argv: list[str] | None = None) -> int:
         model_dir, model_note = prepare_model(work)
         report = [conditions(images_note, model_note, args.seconds), ""]
         print(report[0], flush=True)
+        shipped = Setup(f"TorchServe {runtime} {precision}, 2 workers x 1 thread, batch {batching.size} / "
+                        f"{batching.max_delay_ms} ms (shipped)", model_dir, runtime, precision, batching)
+        if args.warm_up_curve:
+            text = "\n".join([report[0], "", *curve_report(shipped, work, images, args.seconds)])
+            print("\n" + text)
+            if args.out:
+                args.out.write_text(text + "\n")
+            return 0
         print("running: runtimes in-process ...", flush=True)
         points, differences = in_process(model_dir, images, args.seconds)
         baseline = next(p for p in points if p.setup.startswith(f"in-process {runtime} {precision},"))
-        shipped = Setup(f"TorchServe {runtime} {precision}, 2 workers x 1 thread, batch {batching.size} / "
-                        f"{batching.max_delay_ms} ms (shipped)", model_dir, runtime, precision, batching)
         print("running: the cost of the pet head ...", flush=True)
         with_pet, without_pet = pet_head_cost(model_dir, images)
         print("running: two in-process workers ...", flush=True)
