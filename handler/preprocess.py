@@ -52,7 +52,7 @@ def decode_image(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS, draft: bool 
             if draft:
                 image.draft(None, (DRAFT_MIN_SIDE, DRAFT_MIN_SIDE))  # a no-op for other formats
             image.load()
-            image = ImageOps.exif_transpose(image)
+            ImageOps.exif_transpose(image, in_place=True)  # not a copy of every upright photo
     except InvalidImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
