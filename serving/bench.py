@@ -59,8 +59,8 @@ logger = logging.getLogger(__name__)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 IMAGES_PER_CLASS = 32
 # Each server's warm-up at concurrency 8 before its points: Java's JIT compiles the frontend over its
-# first thousands of requests. With the configs' C1-only vmargs its CPU per request settles (~0.8 ms)
-# within 10 s; with the JVM's default C2 it took ~45 s, from 3.3-3.8 ms (config.properties).
+# first thousands of requests. With the configs' C1-only vmargs its CPU per request settles (about
+# 0.7 ms) within 10 s; with the JVM's default C2 it starts at 3.4 ms (`--warm-up-curve`, README).
 WARM_UP_S = 15.0
 
 
@@ -363,6 +363,10 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return sum(times.user + times.system for times in (process.cpu_times() for process in processes))
 
 
+def ms_per_request(cpu_s: float, point: Point) -> float:
+    return 1000 * cpu_s / max(len(point.latencies_ms), 1)
+
+
 def server_for(setup: Setup, work: Path, overrides: dict[str, str] | None = None) -> TorchServe:
     """A TorchServe (not started) serving the setup's freshly packaged archive from `work`."""
     store = work / "store"
@@ -382,14 +386,13 @@ def served(setup: Setup, work: Path, images: list[bytes], seconds: float
     with server_for(setup, work) as server:
         drive(server.ports.inference, images, max(CONCURRENCY), WARM_UP_S, "warm-up")
         workers = workers_of(server)
+        *lower, highest = CONCURRENCY
+        points = [drive(server.ports.inference, images, c, seconds, setup.name) for c in lower]
         groups = ([workers[0].parent()], workers, [psutil.Process()])
-        points = []
-        for concurrency in CONCURRENCY:
-            before = [cpu_seconds(group) for group in groups]
-            points.append(drive(server.ports.inference, images, concurrency, seconds, setup.name))
-            spent = [cpu_seconds(group) - start for group, start in zip(groups, before)]
-        answered = max(len(points[-1].latencies_ms), 1)
-        cpu = CpuPerRequest(*(1000 * value / answered for value in spent))
+        before = [cpu_seconds(group) for group in groups]
+        points.append(drive(server.ports.inference, images, highest, seconds, setup.name))
+        cpu = CpuPerRequest(*(ms_per_request(cpu_seconds(group) - start, points[-1])
+                              for group, start in zip(groups, before)))
         return points, worker_memory_mb(workers), cpu
 
 
@@ -403,8 +406,7 @@ def warm_up_curve(setup: Setup, work: Path, images: list[bytes], seconds: float,
         for _ in range(rounds):
             before = cpu_seconds(frontend)
             point = drive(server.ports.inference, images, max(CONCURRENCY), seconds, "warm-up curve")
-            answered = max(len(point.latencies_ms), 1)
-            curve.append((rate(point), 1000 * (cpu_seconds(frontend) - before) / answered))
+            curve.append((rate(point), ms_per_request(cpu_seconds(frontend) - before, point)))
     return curve
 
 
