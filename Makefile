@@ -87,7 +87,7 @@ promote: setup ## Make VERSION the default (registered from models/ first if nee
 rollback: setup ## Make the highest registered version below the current default the default
 	$(PY) -m serving.versions rollback
 
-bench-serve: setup ## Runtimes in-process vs TorchServe on 127.0.0.1 (~3 min; Markdown table; CHECK=1 fails on a missed target)
+bench-serve: setup ## Runtimes in-process vs TorchServe on 127.0.0.1 (~4 min; Markdown table; CHECK=1 fails on a missed target)
 	$(PY) -m serving.bench $(if $(CHECK),--check)
 
 # --- Monitoring: a labelled batch against a live endpoint, drift, load and faults (README "Monitoring") ---
