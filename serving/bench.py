@@ -1,6 +1,6 @@
 """`make bench-serve`: the inference runtimes in-process, and the model behind TorchServe, on 127.0.0.1.
 
-    python -m serving.bench [--seconds 5] [--images DIR] [--out bench.md] [--check]
+    python -m serving.bench [--seconds 5] [--images DIR] [--out bench.md] [--check] [--warm-up-curve]
 
 1. Runtimes, in-process: the handler's runtime-neutral core (handler/service.py: parse, decode,
    resize, run the exported graph, answer) on one thread, one request at a time, for each runtime
