@@ -8,8 +8,8 @@ startup and readiness probe:
 
     python /srv/catsdogs/bin/model_ready.py --config /srv/catsdogs/config/config.properties
 
-The management address and the model names come from that config file (management_address,
-load_models), so they have one source of truth. Standard library only: it runs inside the image,
+The management address and the model names come from that config file (management_address, and
+model_snapshot or load_models), so they have one source of truth. Standard library only: it runs inside the image,
 where the repository's packages are not installed.
 """
 
@@ -34,10 +34,16 @@ def read_properties(path: Path) -> dict[str, str]:
     return props
 
 
-def model_names(load_models: str) -> list[str]:
-    """Names in TorchServe's load_models (`name=file.mar,...` or `file.mar,...`)."""
+def model_names(props: dict[str, str]) -> list[str]:
+    """The models TorchServe loads at start: the names in model_snapshot (a JSON object, which wins
+    when present, as in TorchServe) or in load_models (`name=file.mar,...` or `file.mar,...`)."""
+    if "model_snapshot" in props:
+        try:
+            return sorted(json.loads(props["model_snapshot"])["models"])
+        except (ValueError, KeyError, TypeError):
+            return []
     names = []
-    for entry in filter(None, (part.strip() for part in load_models.split(","))):
+    for entry in filter(None, (part.strip() for part in props.get("load_models", "").split(","))):
         name = entry.split("=", 1)[0] if "=" in entry else entry.removesuffix(".mar")
         names.append(name)
     return names
@@ -65,12 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     props = read_properties(args.config)
     management = props.get("management_address")
-    models = model_names(props.get("load_models", ""))
+    models = model_names(props)
     if not management:
         print(f"{args.config}: names no management_address", file=sys.stderr)
         return 1
     if not models:
-        print(f"{args.config}: load_models names no model", file=sys.stderr)
+        print(f"{args.config}: names no model to load (model_snapshot or load_models)", file=sys.stderr)
         return 1
     reasons = [r for r in (not_ready(management, m, args.timeout) for m in models) if r]
     if reasons:

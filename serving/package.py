@@ -7,11 +7,10 @@ The archive holds the model exported for its runtime (serving/export.py: model.o
 onnxruntime, model.ts for torch; no training code, no ImageNet checkpoint), index_to_name.json,
 ts_handler.py (the entry point), the whole `handler/` package and model-config.yaml: the model spec
 (runtime, precision and the calibrated thresholds from the model folder's model.json), the handler
-settings (params `package.handler`) and TorchServe's dynamic batching (`batchSize`,
-`maxBatchDelay`; params `package.batching`, defaults in Batching). Batching travels
-with the archive because it is a property of the model's speed, measured with it (`make
-bench-serve`): every server that loads the archive, local, container or KServe, batches the same
-way, and TorchServe lets an archive's setting win over its own defaults. TorchServe unpacks the
+settings (params `package.handler`) and TorchServe's dynamic batching (params `package.batching`,
+defaults and the one TorchServe quirk in Batching). Batching travels with the archive because it is
+a property of the model's speed, measured with it (`make bench-serve`): every server that loads the
+archive, local, container or KServe, batches the same way. TorchServe unpacks the
 archive into one directory on sys.path, so `from handler.inference import ...` works there as in
 the repo.
 torch-model-archiver always writes `<model-name>.mar`, so it writes into a private temp dir and the
@@ -41,7 +40,7 @@ from handler.runtime import DEFAULT_RUNTIME, PRECISIONS, RUNTIMES
 from handler.runtime import check as check_runtime
 from handler.settings import Settings
 from serving.export import export
-from serving.store import MODEL_NAME, read_manifest
+from serving.store import BATCHING_KEY, MODEL_NAME, read_manifest
 from training import model as model_folder
 
 logger = logging.getLogger(__name__)
@@ -61,19 +60,25 @@ class PackageError(Exception):
 
 @dataclasses.dataclass(frozen=True)
 class Batching:
-    """TorchServe's dynamic batching of this archive: a worker takes up to `size` queued requests at
-    once, waiting at most `max_delay_ms` for the next one. The defaults are the measured best on two
-    cores (README, benchmark): with 1 ms a lone request barely waits, while under load the queue
-    already holds the batch and one forward pass serves several requests."""
+    """TorchServe's dynamic batching of this archive: a worker takes up to `size` requests at once,
+    waiting at most `max_delay_ms` for more. The default delay, 0, takes only the requests already
+    queued: a lone request never waits, and under load the queue already holds the batch, so one
+    forward pass serves several requests (the measured best on two cores: README, benchmark).
+
+    TorchServe 0.12 reads a maxBatchDelay of 0 in an archive as unset, i.e. 100 ms; only a model
+    snapshot and the registration API pass 0 through. So the archive carries TorchServe's own keys with
+    the nearest value it honours (at least 1 ms), for a server that loads it by name, and the exact
+    setting under `batching` (serving/store.py archive_batching), which this project's loaders pass
+    explicitly: serving/server.py and the container configs (model_snapshot), serving/versions.py."""
 
     size: int = 4
-    max_delay_ms: int = 1
+    max_delay_ms: int = 0
 
     def __post_init__(self) -> None:
         for name, value in vars(self).items():
-            # TorchServe ignores an archive's value <= 0 and falls back to its own (100 ms delay).
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise PackageError(f"package.batching.{name} must be a whole number >= 1, got {value!r}")
+            smallest = 1 if name == "size" else 0
+            if isinstance(value, bool) or not isinstance(value, int) or value < smallest:
+                raise PackageError(f"package.batching.{name} must be a whole number >= {smallest}, got {value!r}")
 
     @classmethod
     def from_params(cls, raw: Any) -> Batching:
@@ -81,15 +86,19 @@ class Batching:
             return cls()
         if not isinstance(raw, Mapping):
             raise PackageError(
-                f"package.batching must be a mapping like {{size: 4, max_delay_ms: 1}}, got {raw!r}"
+                f"package.batching must be a mapping like {{size: 4, max_delay_ms: 0}}, got {raw!r}"
             )
         unknown = sorted(set(raw) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise PackageError(f"unknown package.batching keys {unknown}; known: size, max_delay_ms")
         return cls(**raw)
 
-    def model_config(self) -> dict[str, int]:
-        return {"batchSize": self.size, "maxBatchDelay": self.max_delay_ms}
+    def describe(self) -> str:
+        return "queued requests only" if self.max_delay_ms == 0 else f"waiting up to {self.max_delay_ms} ms"
+
+    def model_config(self) -> dict[str, Any]:
+        exact = {"size": self.size, "max_delay_ms": self.max_delay_ms}
+        return {"batchSize": self.size, "maxBatchDelay": max(self.max_delay_ms, 1), BATCHING_KEY: exact}
 
 
 def stage_model(model_dir: Path, runtime: str, out_dir: Path) -> Path:
@@ -215,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(
         f"wrote {out} ({MODEL_NAME} version {version} on {runtime} ({precision}), {out.stat().st_size / 1e6:.1f} MB, "
-        f"batches of up to {batching.size} within {batching.max_delay_ms} ms)"
+        f"batches of up to {batching.size}, {batching.describe()})"
     )
     return 0
 

@@ -12,6 +12,11 @@ unpacked archives), so several servers can run side by side on one machine. The 
 own process group whose id is its pid; stop() signals that group (TERM, then KILL), so the Java
 frontend and its Python workers all end. `--ncs` means a restart loads exactly `models`, nothing
 remembered from a previous run.
+
+The models are loaded at start from a `model_snapshot` (TorchServe's own format for restoring
+models with their settings, also what KServe's TorchServe runtime reads) rather than `load_models`:
+it is the only start-up path that takes each archive's batching as is, including a delay of 0
+(serving/package.py Batching).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ import requests
 from serving.ports import Ports, check_free, local_url
 from serving.process_group import group_members, stop_group
 from serving.properties import read_properties, write_properties
-from serving.store import MODEL_NAME, read_manifest
+from serving.store import MODEL_NAME, archive_batching, read_manifest
 
 SERVING_DIR = Path(__file__).resolve().parent
 LOCAL_CONFIG = SERVING_DIR / "config.properties"
@@ -59,6 +64,20 @@ def model_ready(management_url: str, name: str = MODEL_NAME) -> bool:
 
 class ServerError(RuntimeError):
     """TorchServe could not be started, did not become ready, or is not running; says why."""
+
+
+def model_state(mar: str, workers: int, batch_size: int, max_batch_delay_ms: int, default: bool = True) -> dict:
+    """One version's entry in a TorchServe model snapshot (wlm/Model.java setModelState)."""
+    return {"defaultVersion": default, "marName": mar, "minWorkers": workers, "maxWorkers": workers,
+            "batchSize": batch_size, "maxBatchDelay": max_batch_delay_ms}
+
+
+def startup_snapshot(models: dict[str, dict[str, dict]]) -> dict:
+    """A TorchServe model snapshot ({name: {version: model_state}}) for config.properties'
+    `model_snapshot`. TorchServe registers each archive under its own manifest's version; the
+    version keys here are labels."""
+    count = sum(len(versions) for versions in models.values())
+    return {"name": "startup.cfg", "modelCount": count, "models": models}
 
 
 @dataclass(frozen=True)
@@ -114,21 +133,21 @@ class TorchServe:
     def config(self) -> dict[str, str]:
         """The effective config.properties: the base file, this run's ports/paths/models, overrides."""
         props = read_properties(self.base_config)
-        archives = {spec.mar: read_manifest(self.model_store / spec.mar) for spec in self.models}
-        self._names = sorted({name for name, _ in archives.values()})
-        per_model: dict[str, dict] = {}
+        default_workers = int(props.get("default_workers_per_model", 1))
+        snapshot: dict[str, dict] = {}
         for spec in self.models:
-            name, version = archives[spec.mar]
-            settings: dict = {"marName": spec.mar}
-            if spec.workers is not None:
-                settings.update(minWorkers=spec.workers, maxWorkers=spec.workers)
-            per_model.setdefault(name, {})[version] = settings
+            mar = self.model_store / spec.mar
+            (name, version), (batch_size, delay_ms) = read_manifest(mar), archive_batching(mar)
+            versions = snapshot.setdefault(name, {})
+            workers = default_workers if spec.workers is None else spec.workers
+            versions[version] = model_state(spec.mar, workers, batch_size, delay_ms, default=not versions)
+        self._names = sorted(snapshot)
+        props.pop("load_models", None)
         props.update(self.ports.addresses(props))
         props.update(
             model_store=str(self.model_store),
             metrics_config=str(METRICS_CONFIG),
-            load_models=",".join(f"{archives[s.mar][0]}={s.mar}" for s in self.models),
-            models=json.dumps(per_model),
+            model_snapshot=json.dumps(startup_snapshot(snapshot)),
         )
         props.update(self.overrides)
         return props

@@ -14,6 +14,8 @@ from typing import Any
 import yaml
 
 MODEL_NAME = "catsdogs"
+# The section of an archive's model-config.yaml with its exact batching (serving/package.py Batching).
+BATCHING_KEY = "batching"
 
 
 class ArchiveError(ValueError):
@@ -44,6 +46,18 @@ def read_model_config(mar: Path) -> dict[str, Any]:
         raise ArchiveError(f"{mar} does not exist") from e
     except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, yaml.YAMLError, TypeError) as e:
         raise ArchiveError(f"{mar} has no readable model config: {e}") from e
+
+
+def archive_batching(mar: Path) -> tuple[int, int]:
+    """(batch size, max batch delay in ms) the archive asks for: its exact `batching` section, else
+    TorchServe's own keys (archives built elsewhere), else TorchServe's defaults (1, 100)."""
+    config = read_model_config(mar)
+    exact = config.get(BATCHING_KEY) or {}
+    try:
+        return (int(exact.get("size", config.get("batchSize", 1))),
+                int(exact.get("max_delay_ms", config.get("maxBatchDelay", 100))))
+    except (AttributeError, TypeError, ValueError) as e:
+        raise ArchiveError(f"{mar} has an unreadable batching setting: {e}") from e
 
 
 def versions_in_store(model_store: Path, name: str = MODEL_NAME) -> dict[str, str]:

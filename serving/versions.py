@@ -24,7 +24,7 @@ import requests
 
 from serving.paths import MODEL_STORE
 from serving.ports import local_url
-from serving.store import MODEL_NAME, version_key, versions_in_store
+from serving.store import MODEL_NAME, archive_batching, version_key, versions_in_store
 
 DEFAULT_MANAGEMENT = local_url("management")
 
@@ -59,7 +59,7 @@ class Versions:
         if answer.status_code == 405 and path.startswith("/models") and method in ("POST", "DELETE"):
             raise VersionError(
                 f"the server refuses {method} {path}: its model API is off (enable_model_api=false), "
-                "so versions are fixed at start (load_models)"
+                "so versions are fixed at start (model_snapshot)"
             )
         if answer.status_code >= 400:
             try:
@@ -89,7 +89,11 @@ class Versions:
             )
         if version in self.registered():
             raise VersionError(f"{self.model} {version} is already registered")
-        self._call("POST", "/models", url=available[version], initial_workers=workers, synchronous="true")
+        # The archive's exact batching, passed explicitly: TorchServe reads an archive's delay of 0 as
+        # 100 ms (serving/package.py Batching), the registration API takes it as is.
+        batch_size, delay_ms = archive_batching(self.model_store / available[version])
+        self._call("POST", "/models", url=available[version], initial_workers=workers, synchronous="true",
+                   batch_size=batch_size, max_batch_delay=delay_ms)
         return available[version]
 
     def _require_registered(self, version: str) -> None:

@@ -3,6 +3,7 @@ TorchServe started with the container config, as in the pod (ports moved to free
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -10,7 +11,7 @@ import pytest
 
 from serving.ports import Ports
 from serving.properties import write_properties
-from serving.server import ModelSpec, TorchServe
+from serving.server import ModelSpec, TorchServe, startup_snapshot
 from tests.deploy.conftest import CONTAINER_CONFIG, REPO_ROOT
 
 SCRIPT = REPO_ROOT / "scripts" / "model_ready.py"
@@ -31,15 +32,19 @@ def store(tmp_path_factory):
     return store
 
 
-def test_parses_load_models_like_torchserve():
+def test_finds_the_startup_models_like_torchserve():
+    """model_snapshot wins over load_models when both are set, as in TorchServe's ModelServer."""
     sys.path.insert(0, str(SCRIPT.parent))
     try:
         from model_ready import model_names
     finally:
         sys.path.remove(str(SCRIPT.parent))
-    assert model_names("catsdogs=catsdogs.mar") == ["catsdogs"]
-    assert model_names("a=x.mar, b.mar,") == ["a", "b"]
-    assert model_names("") == []
+    assert model_names({"load_models": "catsdogs=catsdogs.mar"}) == ["catsdogs"]
+    assert model_names({"load_models": "a=x.mar, b.mar,"}) == ["a", "b"]
+    assert model_names({"load_models": ""}) == model_names({}) == []
+    snapshot = json.dumps(startup_snapshot({"b": {"1.0": {}}, "a": {"1.0": {}, "2.0": {}}}))
+    assert model_names({"model_snapshot": snapshot, "load_models": "c=c.mar"}) == ["a", "b"]
+    assert model_names({"model_snapshot": "{not json"}) == []
 
 
 @pytest.mark.slow
@@ -57,7 +62,9 @@ def test_ready_only_once_the_model_has_a_ready_worker(store, tmp_path):
         ready = model_ready(config)
         assert ready.returncode == 0, ready.stderr
         # A model the server does not have is not ready, and the sentence names it.
-        props = server.config() | {"load_models": "catsdogs=catsdogs.mar,nosuch=nosuch.mar"}
+        snapshot = json.loads(server.config()["model_snapshot"])
+        snapshot["models"]["nosuch"] = {"1.0": {}}
+        props = server.config() | {"model_snapshot": json.dumps(snapshot)}
         write_properties(props, config)
         missing = model_ready(config)
         assert missing.returncode == 1 and "nosuch" in missing.stderr

@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from serving import paths
+from serving.package import Batching
 from serving.ports import ADDRESS_KEYS, GRPC_KEYS, Ports
 from serving.properties import read_properties, write_properties
-from serving.server import LOCAL_CONFIG, METRICS_CONFIG, ModelSpec, TorchServe
+from serving.server import LOCAL_CONFIG, METRICS_CONFIG, ModelSpec, TorchServe, model_state, startup_snapshot
 from serving.store import MODEL_NAME
 
 SERVING = LOCAL_CONFIG.parent
@@ -62,7 +63,17 @@ def test_every_shipped_config_names_the_ports_and_model_defined_in_python(path):
     props = read_properties(path)
     assert set(ADDRESS_KEYS.values()) | set(GRPC_KEYS.values()) <= set(props), "a port left to chance"
     assert Ports.from_properties(props) == Ports()
-    assert props["load_models"] == f"{MODEL_NAME}={MODEL_NAME}.mar"
+    assert "load_models" not in props  # model_snapshot decides, and TorchServe would ignore it
+
+
+@pytest.mark.parametrize("path", CONFIG_FILES, ids=lambda p: str(p.relative_to(REPO)))
+def test_every_shipped_config_loads_the_archive_with_its_own_batching(path):
+    """The static configs cannot read the archive: their model_snapshot must say what the shipped
+    archive says (serving/package.py Batching) and what serving/server.py would write for it."""
+    props = read_properties(path)
+    shipped, workers = Batching(), int(props["default_workers_per_model"])
+    state = model_state(f"{MODEL_NAME}.mar", workers, shipped.size, shipped.max_delay_ms)
+    assert json.loads(props["model_snapshot"]) == startup_snapshot({MODEL_NAME: {"1.0": state}})
 
 
 def test_dockerfile_exposes_the_inference_and_metrics_ports_only():
@@ -198,9 +209,9 @@ def test_effective_config_points_at_the_run(tmp_path, fake_archive):
     assert props["metrics_address"] == "http://127.0.0.1:1003"
     assert (props["grpc_inference_port"], props["grpc_management_port"]) == ("1004", "1005")
     assert props["model_store"] == str(store.resolve())
-    assert props["load_models"] == "catsdogs=catsdogs-1.0.mar"
-    assert json.loads(props["models"]) == {
-        "catsdogs": {"1.0": {"marName": "catsdogs-1.0.mar", "minWorkers": 1, "maxWorkers": 1}}
-    }
+    assert "load_models" not in props and "models" not in props
+    assert json.loads(props["model_snapshot"]) == {"name": "startup.cfg", "modelCount": 1, "models": {"catsdogs": {"1.0": {
+        "defaultVersion": True, "marName": "catsdogs-1.0.mar", "minWorkers": 1, "maxWorkers": 1,
+        "batchSize": 1, "maxBatchDelay": 100}}}}  # fake_archive has no model config: TorchServe's defaults
     assert props["job_queue_size"] == "7"
     assert props["disable_token_authorization"] == "true"

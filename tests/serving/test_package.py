@@ -20,7 +20,7 @@ from PIL import Image
 
 from handler.verdict import Thresholds
 from serving.package import Batching, PackageError, build_archive, main
-from serving.store import read_manifest, read_model_config, versions_in_store
+from serving.store import archive_batching, read_manifest, read_model_config, versions_in_store
 from training.model import Calibration, write_fresh
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,7 +55,7 @@ def test_archive_holds_the_export_handler_package_labels_and_config(archive, mod
                 not (n == "ts_handler.py" or n.startswith("handler/"))]
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert config == {
-        "handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1,
+        "handler": {"max_instances": 8}, "batchSize": 4, "maxBatchDelay": 1, "batching": {"size": 4, "max_delay_ms": 0},
         "model": {"runtime": "onnxruntime", "precision": "f32",
                   "thresholds": {"unsure_below": 0.7, "neither_below": 0.0}},
         "source": {"weights_sha256": hashlib.sha256((model_dir / "model.pt").read_bytes()).hexdigest()},
@@ -129,15 +129,16 @@ def test_cli_reads_version_from_params_and_reports_errors(model_dir, tmp_path, c
     assert "not found: train a model first" in capsys.readouterr().err
 
 
-def test_cli_takes_batching_from_params_and_refuses_what_torchserve_would_ignore(model_dir, tmp_path, capsys):
+def test_cli_takes_batching_from_params_and_refuses_bad_values(model_dir, tmp_path, capsys):
     params = tmp_path / "params.yaml"
     params.write_text('package:\n  version: "1.0"\n  batching: {size: 8, max_delay_ms: 3}\n')
     out = tmp_path / "a.mar"
     assert main(["--model-dir", str(model_dir), "--params", str(params), "--out", str(out)]) == 0
     assert read_model_config(out)["batchSize"] == 8 and read_model_config(out)["maxBatchDelay"] == 3
-    assert "batches of up to 8 within 3 ms" in capsys.readouterr().out
+    assert archive_batching(out) == (8, 3)
+    assert "batches of up to 8, waiting up to 3 ms" in capsys.readouterr().out
     for bad, message in [
-        ("{max_delay_ms: 0}", "max_delay_ms must be a whole number >= 1, got 0"),
+        ("{max_delay_ms: -1}", "max_delay_ms must be a whole number >= 0, got -1"),
         ("{size: 2.5}", "size must be a whole number >= 1, got 2.5"),
         ("{sise: 4}", "unknown package.batching keys ['sise']"),
         ("4", "package.batching must be a mapping"),
@@ -148,6 +149,21 @@ def test_cli_takes_batching_from_params_and_refuses_what_torchserve_would_ignore
     assert Batching.from_params(None) == Batching()
     with pytest.raises(PackageError, match="size must be a whole number >= 1, got 0"):
         Batching(size=0)  # the dataclass itself refuses, not only the params reader
+
+
+def test_a_delay_of_0_stays_exact_for_our_loaders_and_safe_for_torchserve_s_own(model_dir, tmp_path):
+    """TorchServe reads an archive's maxBatchDelay of 0 as 100 ms: the archive says 1 ms in TorchServe's
+    key and 0 in its own section, which archive_batching (every loader of this project) reads."""
+    out = build_archive(model_dir, "1.0", tmp_path / "a.mar", batching=Batching(size=4, max_delay_ms=0))
+    assert read_model_config(out)["maxBatchDelay"] == 1
+    assert archive_batching(out) == (4, 0)
+    plain = tmp_path / "plain.mar"  # an archive built elsewhere: TorchServe's keys, else its defaults
+    for config, expected in [({"batchSize": 2, "maxBatchDelay": 5}, (2, 5)), ({}, (1, 100))]:
+        with zipfile.ZipFile(out) as source, zipfile.ZipFile(plain, "w") as target:
+            for item in source.infolist():
+                data = yaml.safe_dump(config) if item.filename == "model-config.yaml" else source.read(item)
+                target.writestr(item, data)
+        assert archive_batching(plain) == expected
 
 
 LOADER = textwrap.dedent(

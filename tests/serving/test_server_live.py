@@ -162,7 +162,8 @@ def test_the_frontend_jvm_runs_with_the_configs_vmargs(torchserve):
 
 
 def test_every_server_batches_as_the_archive_says(torchserve, catsdogs_store):
-    """Loaded at start-up and registered at runtime, a version takes batchSize/maxBatchDelay from its .mar."""
+    """Loaded at start-up and registered at runtime, a version takes batchSize/maxBatchDelay from its .mar,
+    including the shipped delay of 0, which TorchServe would read as 100 ms from the archive itself."""
     versions = Versions(torchserve.management_url, catsdogs_store)
     versions.register("2.0")
     try:
@@ -170,6 +171,7 @@ def test_every_server_batches_as_the_archive_says(torchserve, catsdogs_store):
     finally:
         versions.unregister("2.0")
     shipped = Batching()  # what catsdogs_store's archives were packaged with
+    assert shipped.max_delay_ms == 0
     assert {(v["modelVersion"], v["batchSize"], v["maxBatchDelay"]) for v in answer} == {
         ("1.0", shipped.size, shipped.max_delay_ms),
         ("2.0", shipped.size, shipped.max_delay_ms),
