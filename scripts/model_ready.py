@@ -9,8 +9,8 @@ startup and readiness probe:
     python /srv/catsdogs/bin/model_ready.py --config /srv/catsdogs/config/config.properties
 
 The management address and the model names come from that config file (management_address, and
-model_snapshot or load_models), so they have one source of truth. Standard library only: it runs inside the image,
-where the repository's packages are not installed.
+model_snapshot or load_models), so they have one source of truth. Standard library only: it runs
+inside the image, where the repository's packages are not installed.
 """
 
 from __future__ import annotations

@@ -66,10 +66,16 @@ class ServerError(RuntimeError):
     """TorchServe could not be started, did not become ready, or is not running; says why."""
 
 
-def model_state(mar: str, workers: int, batch_size: int, max_batch_delay_ms: int, default: bool = True) -> dict:
-    """One version's entry in a TorchServe model snapshot (wlm/Model.java setModelState)."""
+def model_state(mar: str, props: dict[str, str], batch_size: int, max_batch_delay_ms: int,
+                workers: int | None = None, default: bool = True) -> dict:
+    """One version's entry in a TorchServe model snapshot (wlm/Model.java setModelState). Workers
+    and timeouts default to the config's (`props`): a snapshot entry without timeouts would take
+    TorchServe's archive defaults (120 s) instead."""
+    workers = int(props["default_workers_per_model"]) if workers is None else workers
     return {"defaultVersion": default, "marName": mar, "minWorkers": workers, "maxWorkers": workers,
-            "batchSize": batch_size, "maxBatchDelay": max_batch_delay_ms}
+            "batchSize": batch_size, "maxBatchDelay": max_batch_delay_ms,
+            "responseTimeout": int(props["default_response_timeout"]),
+            "startupTimeout": int(props["default_startup_timeout"])}
 
 
 def startup_snapshot(models: dict[str, dict[str, dict]]) -> dict:
@@ -133,14 +139,12 @@ class TorchServe:
     def config(self) -> dict[str, str]:
         """The effective config.properties: the base file, this run's ports/paths/models, overrides."""
         props = read_properties(self.base_config)
-        default_workers = int(props.get("default_workers_per_model", 1))
         snapshot: dict[str, dict] = {}
         for spec in self.models:
             mar = self.model_store / spec.mar
             (name, version), (batch_size, delay_ms) = read_manifest(mar), archive_batching(mar)
             versions = snapshot.setdefault(name, {})
-            workers = default_workers if spec.workers is None else spec.workers
-            versions[version] = model_state(spec.mar, workers, batch_size, delay_ms, default=not versions)
+            versions[version] = model_state(spec.mar, props, batch_size, delay_ms, spec.workers, default=not versions)
         self._names = sorted(snapshot)
         props.pop("load_models", None)
         props.update(self.ports.addresses(props))

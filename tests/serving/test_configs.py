@@ -71,8 +71,9 @@ def test_every_shipped_config_loads_the_archive_with_its_own_batching(path):
     """The static configs cannot read the archive: their model_snapshot must say what the shipped
     archive says (serving/package.py Batching) and what serving/server.py would write for it."""
     props = read_properties(path)
-    shipped, workers = Batching(), int(props["default_workers_per_model"])
-    state = model_state(f"{MODEL_NAME}.mar", workers, shipped.size, shipped.max_delay_ms)
+    shipped = Batching()
+    state = model_state(f"{MODEL_NAME}.mar", props, shipped.size, shipped.max_delay_ms)
+    assert (state["minWorkers"], state["responseTimeout"]) == (2, 30)
     assert json.loads(props["model_snapshot"]) == startup_snapshot({MODEL_NAME: {"1.0": state}})
 
 
@@ -212,6 +213,7 @@ def test_effective_config_points_at_the_run(tmp_path, fake_archive):
     assert "load_models" not in props and "models" not in props
     assert json.loads(props["model_snapshot"]) == {"name": "startup.cfg", "modelCount": 1, "models": {"catsdogs": {"1.0": {
         "defaultVersion": True, "marName": "catsdogs-1.0.mar", "minWorkers": 1, "maxWorkers": 1,
-        "batchSize": 1, "maxBatchDelay": 100}}}}  # fake_archive has no model config: TorchServe's defaults
+        "batchSize": 1, "maxBatchDelay": 100,  # fake_archive has no model config: TorchServe's defaults
+        "responseTimeout": 30, "startupTimeout": 120}}}}  # the config's defaults
     assert props["job_queue_size"] == "7"
     assert props["disable_token_authorization"] == "true"

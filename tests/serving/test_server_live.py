@@ -176,3 +176,6 @@ def test_every_server_batches_as_the_archive_says(torchserve, catsdogs_store):
         ("1.0", shipped.size, shipped.max_delay_ms),
         ("2.0", shipped.size, shipped.max_delay_ms),
     }
+    # The start-up snapshot also carries the config's response timeout (TorchServe's default: 120 s).
+    started = next(v for v in answer if v["modelVersion"] == "1.0")
+    assert started["responseTimeout"] == int(torchserve.config()["default_response_timeout"])
