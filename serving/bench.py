@@ -5,14 +5,14 @@
 1. Runtimes, in-process: the handler's runtime-neutral core (handler/service.py: parse, decode,
    resize, run the exported graph, answer) on one thread, one request at a time, for each runtime
    and precision on the same EfficientNet-Lite0 export, with the largest probability difference to
-   eager PyTorch on the same images; and decode + resize alone, of the photos and of phone-size
+   eager PyTorch on the same images; the shipped runtime also on two threads; and decode + resize alone, of the photos and of phone-size
    (12-megapixel) JPEGs made from them, with the scaled decoding the handler uses and in full.
 2. Two in-process workers (one process per core, one thread each) on the shipped runtime: the
    ceiling the server is measured against, with OpenVINO's CPU pinning off (shipped) and on.
 3. Served: HTTP POST of the same image bytes to /predictions/catsdogs from N keep-alive client
    threads, for the shipped archive (params.yaml package: runtime, precision, batching; 2 workers x
-   1 thread), the same waiting 1 ms for more requests and without batching, and the from-scratch
-   CatsDogsNet on the torch runtime;
+   1 thread), the same waiting 1 ms for more requests, without batching, and as 1 worker x 2
+   threads, and the from-scratch CatsDogsNet on the torch runtime;
    each server warmed up for WARM_UP_S first; after its load, the memory per worker (resident, and
    unique to the worker), and where the CPU went at concurrency 8 (frontend, workers, client).
 Uses models/ when it holds a trained EfficientNet-Lite0, else the ImageNet backbone with a seeded
@@ -137,8 +137,8 @@ def prepare_model(work: Path) -> tuple[Path, str]:
     return fresh, "EfficientNet-Lite0, ImageNet backbone + seeded head (no trained model in models/)"
 
 
-def service_for(model_dir: Path, runtime: str, precision: str, pinning: bool = False):
-    """The handler core on an export of model_dir for `runtime`, one thread."""
+def service_for(model_dir: Path, runtime: str, precision: str, pinning: bool = False, threads: int = 1):
+    """The handler core on an export of model_dir for `runtime`, on `threads` runtime threads."""
     from handler.inference import Classifier, ModelSpec
     from handler.service import InferenceService
     from handler.settings import Settings
@@ -147,7 +147,7 @@ def service_for(model_dir: Path, runtime: str, precision: str, pinning: bool = F
     with tempfile.TemporaryDirectory(prefix="bench-unpacked-") as tmp:  # runtimes load the file into memory
         unpacked = Path(tmp)
         stage_model(model_dir, runtime, unpacked)
-        classifier = Classifier.load(unpacked, ModelSpec(runtime, precision), "bench", threads=1)
+        classifier = Classifier.load(unpacked, ModelSpec(runtime, precision), "bench", threads=threads)
         if pinning:  # only to show what OpenVINO's default costs
             from handler.runtime import MODEL_FILES, OpenVinoRuntime
 
@@ -173,8 +173,10 @@ def answer_loop(service, images: list[bytes], seconds: float, warm_up: float = 1
     return latencies
 
 
-def in_process(model_dir: Path, images: list[bytes], seconds: float) -> tuple[list[Point], dict[str, float]]:
-    """Each runtime on one thread, and each one's largest probability difference to eager PyTorch."""
+def in_process(model_dir: Path, images: list[bytes], seconds: float, shipped: tuple[str, str]
+               ) -> tuple[list[Point], dict[str, float]]:
+    """Each runtime on one thread, the shipped one also on two, and each one's largest probability
+    difference to eager PyTorch."""
     from handler.preprocess import decode_image, load_image, resize
     from training import model as model_folder
 
@@ -190,6 +192,9 @@ def in_process(model_dir: Path, images: list[bytes], seconds: float) -> tuple[li
         differences[f"{runtime} {precision}"] = float(np.abs(probabilities - reference).max())
         points.append(Point(f"in-process {runtime} {precision}, 1 thread (decode + resize + model + answer)",
                             1, answer_loop(service, images, seconds), seconds))
+    runtime, precision = shipped
+    points.append(Point(f"in-process {runtime} {precision}, 2 threads", 1,
+                        answer_loop(service_for(model_dir, runtime, precision, threads=2), images, seconds), seconds))
     points.append(Point("decode + resize alone (handler/preprocess.py)", 1, timed(load_image, images, seconds), seconds))
     phone = [phone_photo(image) for image in images[:4]]
     phone_row = f"decode + resize alone, {PHONE_SIZE[0]}x{PHONE_SIZE[1]} JPEG"
@@ -498,7 +503,7 @@ def main(argv: list[str] | None = None) -> int:
                 args.out.write_text(text + "\n")
             return 0
         print("running: runtimes in-process ...", flush=True)
-        points, differences = in_process(model_dir, images, args.seconds)
+        points, differences = in_process(model_dir, images, args.seconds, (runtime, precision))
         baseline = next(p for p in points if p.setup.startswith(f"in-process {runtime} {precision},"))
         print("running: the cost of the pet head ...", flush=True)
         with_pet, without_pet = pet_head_cost(model_dir, images)
@@ -514,6 +519,9 @@ def main(argv: list[str] | None = None) -> int:
             *([dataclasses.replace(shipped, name=f"{served_as}, {batch_label(waiting)}", batching=waiting)]
               if waiting != batching else []),
             dataclasses.replace(shipped, name=f"{served_as}, no batching", batching=Batching(size=1)),
+            # One worker using both cores: no alternation between workers for lone requests (README).
+            dataclasses.replace(shipped, name=f"TorchServe {runtime} {precision}, 1 worker x 2 threads, "
+                                f"{batch_label(batching)}", workers=1, threads=2),
             Setup(f"TorchServe CatsDogsNet on torch f32, 2 workers x 1 thread, {batch_label(batching)} (the old model)",
                   baseline_cnn, "torch", "f32", batching),
         )
@@ -528,6 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     c1, c8 = by_name[(shipped.name, 1)], by_name[(shipped.name, 8)]
     old_c8 = by_name[(plan[-1].name, 8)]
     ratio, ceiling = median(c1) / median(baseline), ceilings[False]
+    one_worker = plan[-2]
+    one_c1, one_c8 = by_name[(one_worker.name, 1)], by_name[(one_worker.name, 8)]
+    two_threads = next(p for p in points if p.setup == f"in-process {runtime} {precision}, 2 threads")
     targets = {
         f"in-process p50 with decode, {runtime} {precision}: {median(baseline):.1f} ms (<= 10 ms)":
             median(baseline) <= 10.0,
@@ -566,6 +577,9 @@ def main(argv: list[str] | None = None) -> int:
         *(f"| {name} | {value:.5f} |" for name, value in differences.items()),
         "",
         *(f"- {text}: {'met' if ok else 'MISSED'}" for text, ok in targets.items()),
+        f"- not shipped, for comparison: 1 worker x 2 threads serves a lone request in {median(one_c1):.1f} ms "
+        f"({median(one_c1) / median(two_threads):.2f}x its in-process p50 on 2 threads, {median(two_threads):.1f} ms) "
+        f"and {rate(one_c8):.0f} images/s at concurrency 8 (shipped: {median(c1):.1f} ms, {rate(c8):.0f} images/s)",
     ]
     text = "\n".join(report)
     print("\n" + text)
