@@ -512,18 +512,22 @@ def main(argv: list[str] | None = None) -> int:
                     for pinning in ((False, True) if runtime == "openvino" else (False,))}
         baseline_cnn = write_fresh_model(work / "catsdogsnet")
         # The shipped batching against waiting 1 ms for company (the smallest wait TorchServe takes
-        # from an archive) and against no batching; and the old model served the same way.
+        # from an archive) and against no batching; one worker using both cores (no alternation
+        # between workers for lone requests: README); and the old model served the same way.
         waiting = dataclasses.replace(batching, max_delay_ms=1)
+        one_worker = dataclasses.replace(
+            shipped, name=f"TorchServe {runtime} {precision}, 1 worker x 2 threads, {batch_label(batching)}",
+            workers=1, threads=2)
+        old_model = Setup(
+            f"TorchServe CatsDogsNet on torch f32, 2 workers x 1 thread, {batch_label(batching)} (the old model)",
+            baseline_cnn, "torch", "f32", batching)
         plan = (
             shipped,
             *([dataclasses.replace(shipped, name=f"{served_as}, {batch_label(waiting)}", batching=waiting)]
               if waiting != batching else []),
             dataclasses.replace(shipped, name=f"{served_as}, no batching", batching=Batching(size=1)),
-            # One worker using both cores: no alternation between workers for lone requests (README).
-            dataclasses.replace(shipped, name=f"TorchServe {runtime} {precision}, 1 worker x 2 threads, "
-                                f"{batch_label(batching)}", workers=1, threads=2),
-            Setup(f"TorchServe CatsDogsNet on torch f32, 2 workers x 1 thread, {batch_label(batching)} (the old model)",
-                  baseline_cnn, "torch", "f32", batching),
+            one_worker,
+            old_model,
         )
         memory: dict[str, list[tuple[float, float]]] = {}
         cpu: dict[str, CpuPerRequest] = {}
@@ -534,9 +538,8 @@ def main(argv: list[str] | None = None) -> int:
             points += setup_points
     by_name = {(p.setup, p.concurrency): p for p in points}
     c1, c8 = by_name[(shipped.name, 1)], by_name[(shipped.name, 8)]
-    old_c8 = by_name[(plan[-1].name, 8)]
+    old_c8 = by_name[(old_model.name, 8)]
     ratio, ceiling = median(c1) / median(baseline), ceilings[False]
-    one_worker = plan[-2]
     one_c1, one_c8 = by_name[(one_worker.name, 1)], by_name[(one_worker.name, 8)]
     two_threads = next(p for p in points if p.setup == f"in-process {runtime} {precision}, 2 threads")
     targets = {
