@@ -5,8 +5,9 @@
 1. Runtimes, in-process: the handler's runtime-neutral core (handler/service.py: parse, decode,
    resize, run the exported graph, answer) on one thread, one request at a time, for each runtime
    and precision on the same EfficientNet-Lite0 export, with the largest probability difference to
-   eager PyTorch on the same images; the shipped runtime also on two threads; and decode + resize alone, of the photos and of phone-size
-   (12-megapixel) JPEGs made from them, with the scaled decoding the handler uses and in full.
+   eager PyTorch on the same images; the shipped runtime also on two threads; and decode + resize
+   alone, of the photos and of phone-size (12-megapixel) JPEGs made from them, with the scaled
+   decoding the handler uses and in full.
 2. Two in-process workers (one process per core, one thread each) on the shipped runtime: the
    ceiling the server is measured against, with OpenVINO's CPU pinning off (shipped) and on.
 3. Served: HTTP POST of the same image bytes to /predictions/catsdogs from N keep-alive client
@@ -504,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         print("running: runtimes in-process ...", flush=True)
         points, differences = in_process(model_dir, images, args.seconds, (runtime, precision))
-        baseline = next(p for p in points if p.setup.startswith(f"in-process {runtime} {precision},"))
+        baseline = next(p for p in points if p.setup.startswith(f"in-process {runtime} {precision}, 1 thread"))
         print("running: the cost of the pet head ...", flush=True)
         with_pet, without_pet = pet_head_cost(model_dir, images)
         print("running: two in-process workers ...", flush=True)
