@@ -6,7 +6,8 @@ RawRequests and the Answers into its responses.
 
     service = InferenceService(Classifier.load(...), model_name="catsdogs", max_instances=32)
     [answer] = service.answer([RawRequest({"body": jpeg_bytes}, {"body": "image/jpeg"})])
-    answer.status, answer.body  # 200, {"label": "cat", "probabilities": {...}, "model_version": "1.0"}
+    answer.status, answer.body  # 200, {"label": "cat", "probabilities": {...}, "pet_probability": 0.99,
+                                #       "model_version": "1.0"}
 """
 
 from __future__ import annotations
